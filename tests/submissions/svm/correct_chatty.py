@@ -1,0 +1,127 @@
+from __future__ import print_function
+import numpy as np
+from random import shuffle
+from past.builtins import xrange
+
+def svm_loss_naive(W, X, y, reg):
+  """
+  Structured SVM loss function, naive implementation (with loops).
+
+  Inputs have dimension D, there are C classes, and we operate on minibatches
+  of N examples.
+
+  Inputs:
+  - W: A numpy array of shape (D, C) containing weights.
+  - X: A numpy array of shape (N, D) containing a minibatch of data.
+  - y: A numpy array of shape (N,) containing training labels; y[i] = c means
+    that X[i] has label c, where 0 <= c < C.
+  - reg: (float) regularization strength
+
+  Returns a tuple of:
+  - loss as single float
+  - gradient with respect to weights W; an array of same shape as W
+  """
+  dW = np.zeros(W.shape) # initialize the gradient as zero
+
+  # compute the loss and the gradient
+  num_classes = W.shape[1]
+  num_train = X.shape[0]
+  print('svm_loss_naive: W', W.shape, 'X', X.shape, 'y', y.shape, 'reg', reg)
+  loss = 0.0
+  for i in xrange(num_train):
+    scores = X[i].dot(W)
+    correct_class_score = scores[y[i]]
+    for j in xrange(num_classes):
+      if j == y[i]:
+        continue
+      margin = scores[j] - correct_class_score + 1 # note delta = 1
+      if margin > 0:
+        loss += margin
+    print('sample %d (label %d): running loss = %f' % (i, y[i], loss))
+
+  # Right now the loss is a sum over all training examples, but we want it
+  # to be an average instead so we divide by num_train.
+  loss /= num_train
+
+  # Add regularization to the loss.
+  loss += reg * np.sum(W * W)
+  print('loss with regularization:', loss)
+
+  #############################################################################
+  # TODO:                                                                     #
+  # Compute the gradient of the loss function and store it dW.                #
+  # Rather that first computing the loss and then computing the derivative,   #
+  # it may be simpler to compute the derivative at the same time that the     #
+  # loss is being computed. As a result you may need to modify some of the    #
+  # code above to compute the gradient.                                       #
+  #############################################################################
+  for i in xrange(num_train):
+    scores = X[i].dot(W)
+    num_violations = 0
+    for j in xrange(num_classes):
+      if j == y[i]:
+        continue
+      if scores[j] - scores[y[i]] + 1 > 0:
+        dW[:, j] += X[i]
+        num_violations += 1
+    dW[:, y[i]] -= num_violations * X[i]
+    print('sample %d: %d classes violate the margin' % (i, num_violations))
+  dW /= num_train
+  dW += 2 * reg * W
+  print('dW norm:', np.linalg.norm(dW))
+
+  return loss, dW
+
+
+def svm_loss_vectorized(W, X, y, reg):
+  """
+  Structured SVM loss function, vectorized implementation.
+
+  Inputs and outputs are the same as svm_loss_naive.
+  """
+  loss = 0.0
+  dW = np.zeros(W.shape) # initialize the gradient as zero
+
+  #############################################################################
+  # TODO:                                                                     #
+  # Implement a vectorized version of the structured SVM loss, storing the    #
+  # result in loss.                                                           #
+  #############################################################################
+  num_train = X.shape[0]
+  print('svm_loss_vectorized: W', W.shape, 'X', X.shape, 'y', y.shape, 'reg', reg)
+  scores = X.dot(W)
+  print('scores: min %f, max %f' % (np.min(scores), np.max(scores)))
+  correct_class_scores = scores[np.arange(num_train), y][:, np.newaxis]
+  margins = np.maximum(0, scores - correct_class_scores + 1)
+  margins[np.arange(num_train), y] = 0
+  print('margins:')
+  print(np.array2string(margins, threshold=margins.size + 1, precision=4))
+  loss = np.sum(margins) / num_train
+  loss += reg * np.sum(W * W)
+  print('loss:', loss)
+  #############################################################################
+  #                             END OF YOUR CODE                              #
+  #############################################################################
+
+
+  #############################################################################
+  # TODO:                                                                     #
+  # Implement a vectorized version of the gradient for the structured SVM     #
+  # loss, storing the result in dW.                                           #
+  #                                                                           #
+  # Hint: Instead of computing the gradient from scratch, it may be easier    #
+  # to reuse some of the intermediate values that you used to compute the     #
+  # loss.                                                                     #
+  #############################################################################
+  binary = (margins > 0).astype(float)
+  row_sum = np.sum(binary, axis=1)
+  print('violations per sample:', row_sum)
+  binary[np.arange(num_train), y] = -row_sum
+  dW = X.T.dot(binary) / num_train
+  dW += 2 * reg * W
+  print('dW norm:', np.linalg.norm(dW))
+  #############################################################################
+  #                             END OF YOUR CODE                              #
+  #############################################################################
+
+  return loss, dW

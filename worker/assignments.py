@@ -1,0 +1,162 @@
+"""Loading assignments from ``assignments/<id>/`` (a new assignment is just a new folder).
+
+``assignment.toml`` holds the title, the files students submit, the points and
+visibility of each test and the sandbox limits; ``tests.py`` holds the check
+functions named by the tests' ids; ``reference.py`` (trusted) and ``starter/``
+complete the folder. Both Python files are imported here, on the trusted side,
+under private module names; student code never sees them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from worker.sandbox import Limits
+
+VISIBILITIES = ("visible", "hidden", "after_due_date")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class AssignmentError(Exception):
+    """An assignment folder is missing or malformed (a course-staff problem, not a student's)."""
+
+
+class UnknownAssignment(AssignmentError):
+    pass
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    id: str
+    name: str
+    points: float
+    visibility: str = "visible"
+    public: bool = False  # also run by the student's offline `grader check`
+    check: str = ""  # the function in tests.py (defaults to the id)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Assignment:
+    id: str
+    title: str
+    files: list[str]
+    tests: list[TestSpec]
+    limits: Limits
+    path: Path
+    description: str = ""
+    _tests_module: ModuleType | None = None
+    _reference: ModuleType | None = None
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(t.points for t in self.tests))
+
+    @property
+    def module_names(self) -> dict[str, str]:
+        """filename -> module name (``linear_svm.py`` -> ``linear_svm``)."""
+        return {f: f[: -len(".py")] for f in self.files}
+
+    @property
+    def main_module(self) -> str:
+        return self.module_names[self.files[0]]
+
+    def check_function(self, test: TestSpec) -> Callable[..., Any]:
+        if self._tests_module is None:
+            self._tests_module = _import_private(self.path / "tests.py", f"_grader_tests_{self.id}")
+        func = getattr(self._tests_module, test.check, None)
+        if not callable(func):
+            raise AssignmentError(f"{self.id}/tests.py has no check function {test.check!r}")
+        return func
+
+    def reference(self) -> ModuleType:
+        if self._reference is None:
+            self._reference = _import_private(self.path / "reference.py", f"_grader_reference_{self.id}")
+        return self._reference
+
+    @property
+    def starter_dir(self) -> Path:
+        return self.path / "starter"
+
+
+def _import_private(path: Path, name: str) -> ModuleType:
+    if not path.is_file():
+        raise AssignmentError(f"{path} is missing")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AssignmentError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assignments_root() -> Path:
+    env = os.environ.get("GRADER_ASSIGNMENTS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "assignments"
+
+
+def load_assignment_dir(path: Path) -> Assignment:
+    toml_path = path / "assignment.toml"
+    try:
+        data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnknownAssignment(f"no assignment at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AssignmentError(f"{toml_path}: {exc}") from None
+    aid = path.name
+    files = data.get("files")
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f.endswith(".py") for f in files):
+        raise AssignmentError(f"{toml_path}: 'files' must list the .py files students submit")
+    tests = []
+    seen = set()
+    for t in data.get("tests", []):
+        tid = t.get("id", "")
+        if not _ID.match(tid) or tid in seen:
+            raise AssignmentError(f"{toml_path}: bad or duplicate test id {tid!r}")
+        seen.add(tid)
+        vis = t.get("visibility", "visible")
+        if vis not in VISIBILITIES:
+            raise AssignmentError(f"{toml_path}: test {tid}: visibility must be one of {VISIBILITIES}")
+        tests.append(TestSpec(id=tid, name=str(t.get("name", tid)), points=float(t.get("points", 1)),
+                              visibility=vis, public=bool(t.get("public", False)),
+                              check=str(t.get("check", tid)), params=dict(t.get("params", {}))))
+    if not tests:
+        raise AssignmentError(f"{toml_path}: no [[tests]]")
+    try:
+        limits = Limits.from_mapping(dict(data.get("limits", {})))
+    except (TypeError, ValueError) as exc:
+        raise AssignmentError(f"{toml_path}: [limits]: {exc}") from None
+    return Assignment(id=aid, title=str(data.get("title", aid)), files=files, tests=tests, limits=limits,
+                      path=path, description=str(data.get("description", "")))
+
+
+@lru_cache(maxsize=None)
+def _cached(path: str, mtime: float) -> Assignment:
+    return load_assignment_dir(Path(path))
+
+
+def get_assignment(assignment_id: str, root: Path | None = None) -> Assignment:
+    """The assignment with this id; :class:`UnknownAssignment` names the known ones."""
+    root = root or assignments_root()
+    if not _ID.match(assignment_id) or not (root / assignment_id / "assignment.toml").is_file():
+        known = ", ".join(list_assignment_ids(root)) or "none"
+        raise UnknownAssignment(f"unknown assignment {assignment_id!r} (known: {known})")
+    path = root / assignment_id
+    return _cached(str(path), (path / "assignment.toml").stat().st_mtime)
+
+
+def list_assignment_ids(root: Path | None = None) -> list[str]:
+    root = root or assignments_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "assignment.toml").is_file() and _ID.match(p.name))

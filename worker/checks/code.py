@@ -1,0 +1,94 @@
+"""Static checks on the student's source, done on the trusted side with ``ast`` (never executed)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+
+@dataclass
+class Loop:
+    line: int
+    kind: str  # "for loop", "while loop", "list comprehension", ...
+
+
+_LOOP_NODES: dict[type, str] = {
+    ast.For: "for loop",
+    ast.AsyncFor: "for loop",
+    ast.While: "while loop",
+    ast.ListComp: "list comprehension",
+    ast.SetComp: "set comprehension",
+    ast.DictComp: "dict comprehension",
+    ast.GeneratorExp: "generator expression",
+}
+
+
+def find_function(tree: ast.Module, name: str, cls: str | None = None) -> ast.FunctionDef | None:
+    """The last top-level definition of ``name`` (or of method ``cls.name``), as Python would bind it."""
+    body = tree.body
+    if cls is not None:
+        classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == cls]
+        if not classes:
+            return None
+        body = classes[-1].body
+    found = None
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            found = node
+    return found  # type: ignore[return-value]
+
+
+def loops_in(func: ast.FunctionDef) -> list[Loop]:
+    """Every loop or comprehension inside ``func``'s body (nested functions included)."""
+    return [Loop(node.lineno, kind) for node in ast.walk(func)
+            for t, kind in _LOOP_NODES.items() if isinstance(node, t)]
+
+
+def calls_in(func: ast.FunctionDef) -> set[str]:
+    """Names of the plain functions ``func`` calls (``f(...)``, ``mod.f(...)``)."""
+    names = set()
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name):
+                names.add(node.func.id)
+            elif isinstance(node.func, ast.Attribute):
+                names.add(node.func.attr)
+    return names
+
+
+def positional_params(func: ast.FunctionDef) -> list[str]:
+    return [a.arg for a in func.args.posonlyargs + func.args.args]
+
+
+def signature_problem(func: ast.FunctionDef, expected: list[str], display: str) -> str | None:
+    """A message if ``func`` cannot be called with ``expected`` positional arguments in that order."""
+    params = positional_params(func)
+    if params and params[0] == "self" and expected and expected[0] != "self":
+        params = params[1:]
+    required = len(params) - len(func.args.defaults)
+    if func.args.vararg is not None:
+        return None
+    if len(params) < len(expected) or required > len(expected):
+        return (f"{display} is defined as {display}({', '.join(params)}), expected "
+                f"{display}({', '.join(expected)})")
+    return None
+
+
+def loops_reachable(tree: ast.Module, func: ast.FunctionDef) -> list[tuple[str, list[Loop]]]:
+    """Loops in ``func`` and in every top-level function of the same file that it (transitively) calls."""
+    found: list[tuple[str, list[Loop]]] = []
+    seen: set[str] = set()
+    todo = [func]
+    while todo:
+        node = todo.pop(0)
+        if node.name in seen:
+            continue
+        seen.add(node.name)
+        loops = loops_in(node)
+        if loops:
+            found.append((node.name, loops))
+        for name in sorted(calls_in(node)):
+            callee = find_function(tree, name)
+            if callee is not None and name not in seen:
+                todo.append(callee)
+    return found

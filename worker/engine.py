@@ -1,0 +1,285 @@
+"""The grading engine: ``grade(assignment, files) -> report``.
+
+The engine is the trusted side of DESIGN.md's boundary. It validates the
+uploaded files, parses them (never executes them), starts the student's code
+in a child through a :class:`~worker.sandbox.Launcher`, runs the assignment's
+checks (which generate inputs, call the student through the channel and
+compare with the reference here), and builds the report. It needs neither
+Flask nor a database.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import re
+import secrets
+import time
+import traceback
+from typing import Any, Mapping
+
+import numpy as np
+
+from worker import __version__
+from worker.assignments import Assignment, TestSpec, get_assignment
+from worker.checks.context import CheckFailed, Context, Outcome, ReferenceUnavailable
+from worker.sandbox import (
+    Launcher,
+    StudentCodeError,
+    StudentError,
+    StudentProcess,
+    SubprocessLauncher,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 512 * 1024
+MODES = ("grade", "check")
+
+
+class SubmissionRejected(Exception):
+    """The files cannot be graded at all (not Python, wrong name, ...). The message is for the student."""
+
+
+# --------------------------------------------------------------------------- files
+
+
+def decode_source(filename: str, data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    if len(data) > MAX_FILE_BYTES:
+        raise SubmissionRejected(f"{filename} is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes")
+    if not data.strip():
+        raise SubmissionRejected(f"{filename} is empty")
+    if b"\x00" in data:
+        raise SubmissionRejected(f"{filename} is a binary file, not Python source (it contains NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SubmissionRejected(
+            f"{filename} is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} on line {line}); "
+            "save the file as UTF-8"
+        ) from None
+    return text
+
+
+_PY2_PATTERNS = [
+    (re.compile(r"Missing parentheses in call to 'print'"), "print is a function in Python 3: write print(...)"),
+    (re.compile(r"multiple exception types must be parenthesized"),
+     "Python 2 syntax: write `except SomeError as e:` instead of `except SomeError, e:`"),
+    (re.compile(r"Missing parentheses in call to 'exec'"), "exec is a function in Python 3: write exec(...)"),
+]
+
+
+def check_syntax(filename: str, source: str) -> ast.Module:
+    """Parse on the trusted side; a SyntaxError becomes a message with the line and a Python 2 hint."""
+    try:
+        return ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
+        text = (exc.text or "").rstrip("\n")
+        message = f"{where}: SyntaxError: {exc.msg}"
+        if text:
+            message += f"\n    {text.strip()}"
+        for pattern, hint in _PY2_PATTERNS:
+            if pattern.search(exc.msg or ""):
+                message += f"\nThis looks like Python 2 code; the grader runs Python 3. {hint}."
+                break
+        else:
+            if "<>" in text or re.search(r"\bur?'|`", text):
+                message += "\nThis looks like Python 2 code; the grader runs Python 3."
+        raise SubmissionRejected(message) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise SubmissionRejected(f"{filename} cannot be parsed as Python: {type(exc).__name__}: {exc}") from None
+
+
+def prepare_files(assignment: Assignment, files: Mapping[str, bytes | str]) -> tuple[dict[str, str], dict[str, ast.Module]]:
+    """Validate the uploaded files: names, encoding, size, syntax. Returns sources and ASTs by module name."""
+    expected = assignment.files
+    unknown = [f for f in files if f not in expected]
+    if unknown:
+        bad = unknown[0]
+        if "/" in bad or "\\" in bad:
+            raise SubmissionRejected(f"file name {bad!r} contains a path; upload just {', '.join(expected)}")
+        raise SubmissionRejected(f"unexpected file {bad!r}: assignment {assignment.id} expects "
+                                 f"{', '.join(expected)}")
+    missing = [f for f in expected if f not in files]
+    if missing:
+        raise SubmissionRejected(f"missing file {missing[0]} (assignment {assignment.id} expects "
+                                 f"{', '.join(expected)})")
+    sources, trees = {}, {}
+    for filename in expected:
+        module = assignment.module_names[filename]
+        source = decode_source(filename, files[filename])
+        trees[module] = check_syntax(filename, source)
+        sources[module] = source
+    return sources, trees
+
+
+# --------------------------------------------------------------------------- hints for student errors
+
+_NAME_HINTS = {
+    "xrange": "xrange does not exist in Python 3: keep `from past.builtins import xrange` at the top of the file "
+              "(as in the starter) or use range",
+    "unicode": "unicode does not exist in Python 3: use str",
+    "raw_input": "raw_input does not exist in Python 3: use input",
+    "basestring": "basestring does not exist in Python 3: use str",
+    "long": "long does not exist in Python 3: use int",
+    "reduce": "reduce is not a builtin in Python 3: `from functools import reduce`",
+}
+
+
+def python3_hint(err: StudentCodeError) -> str | None:
+    msg = err.exc_message
+    if err.exc_type == "NameError":
+        m = re.search(r"name '(\w+)' is not defined", msg)
+        if m and m.group(1) in _NAME_HINTS:
+            return _NAME_HINTS[m.group(1)]
+    if err.exc_type == "AttributeError" and re.search(r"has no attribute '(iteritems|itervalues|iterkeys|has_key)'", msg):
+        return "dict.iteritems()/has_key() are Python 2: use .items() and `key in d`"
+    if err.exc_type == "TypeError" and "cannot be interpreted as an integer" in msg:
+        return "in Python 3, / always gives a float; use // for integer division (e.g. in range() or indices)"
+    if err.exc_type in ("ModuleNotFoundError", "ImportError"):
+        m = re.search(r"No module named '([\w.]+)'", msg)
+        if m and m.group(1).split(".")[0] == "cs231n":
+            return ("the grader runs your file on its own, without the course's cs231n package: "
+                    "remove that import or copy what you need into this file")
+        if m:
+            return f"the module {m.group(1)} is not available in the grader; use only numpy and the standard library"
+    if err.exc_type == "MemoryError":
+        return "the code ran out of memory: avoid building arrays much larger than the inputs (e.g. N x N x D)"
+    if err.exc_type == "RecursionError":
+        return "the recursion went too deep"
+    return None
+
+
+# --------------------------------------------------------------------------- running tests
+
+
+def _result(spec: TestSpec, score: float, status: str, output: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "score": round(score, 4),
+        "max_score": spec.points,
+        "status": status,
+        "visibility": spec.visibility,
+        "output": output,
+        "details": details,
+    }
+
+
+def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        outcome = assignment.check_function(spec)(ctx)
+    except CheckFailed as failure:
+        output = failure.message
+        details = dict(failure.details)
+        if failure.hint:
+            output += f"\nHint: {failure.hint}"
+            details["hint"] = failure.hint
+        details["seconds"] = round(time.monotonic() - started, 4)
+        score = spec.points * max(0.0, min(failure.fraction, 1.0))
+        return _result(spec, score, "failed", output, details)
+    except StudentError as err:
+        output = str(err)
+        details: dict[str, Any] = {"kind": err.kind}
+        if isinstance(err, StudentCodeError):
+            hint = python3_hint(err)
+            if hint:
+                output += f"\nHint: {hint}"
+                details["hint"] = hint
+            details["exception"] = err.exc_type
+        details["seconds"] = round(time.monotonic() - started, 4)
+        return _result(spec, 0.0, "error", output, details)
+    except ReferenceUnavailable:
+        raise
+    except Exception as exc:  # a bug in the grader itself: never blame the student silently
+        log.exception("check %s/%s crashed", assignment.id, spec.id)
+        return _result(spec, 0.0, "error",
+                       f"internal grader error in this check ({type(exc).__name__}: {exc}); "
+                       "this is not your fault, please tell the course staff",
+                       {"kind": "internal", "traceback": traceback.format_exc()[-4000:]})
+    if outcome is None:
+        outcome = Outcome()
+    details = dict(outcome.details)
+    details["seconds"] = round(time.monotonic() - started, 4)
+    return _result(spec, spec.points, "passed", outcome.message, details)
+
+
+def _test_rng(seed: int, test_id: str) -> np.random.Generator:
+    salt = int.from_bytes(hashlib.sha256(test_id.encode()).digest()[:8], "big")
+    return np.random.default_rng([seed, salt])
+
+
+def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, seed: int | None = None,
+          mode: str = "grade", launcher: Launcher | None = None) -> dict[str, Any]:
+    """Grade one submission and return the report (DESIGN.md's JSON, as a dict).
+
+    ``mode="grade"`` runs every test with the reference; ``mode="check"`` runs
+    only the public tests and never touches the reference (the student's
+    offline self-check). The same ``seed`` reproduces the same report.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    if isinstance(assignment, str):
+        assignment = get_assignment(assignment)
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    launcher = launcher or SubprocessLauncher()
+    started = time.monotonic()
+    specs = [t for t in assignment.tests if mode == "grade" or t.public]
+    report: dict[str, Any] = {
+        "assignment": assignment.id,
+        "title": assignment.title,
+        "score": 0.0,
+        "max_score": float(sum(t.points for t in specs)),
+        "execution_time": 0.0,
+        "seed": seed,
+        "grader_version": __version__,
+        "mode": mode,
+        "status": "graded",
+        "tests": [],
+        "output": "",
+    }
+    try:
+        sources, trees = prepare_files(assignment, files)
+    except SubmissionRejected as exc:
+        report.update(status="error", output=str(exc), error=str(exc))
+        report["execution_time"] = round(time.monotonic() - started, 4)
+        return report
+
+    modules = {assignment.module_names[f]: (f, sources[assignment.module_names[f]]) for f in assignment.files}
+    reference = assignment.reference() if mode == "grade" else None
+    memo: dict[str, Any] = {}
+    student = StudentProcess(launcher, assignment.limits, modules)
+    try:
+        for spec in specs:
+            ctx = Context(test_id=spec.id, seed=seed, rng=_test_rng(seed, spec.id), student=student,
+                          reference=reference, sources=sources, trees=trees, module=assignment.main_module,
+                          memo=memo, params=spec.params)
+            report["tests"].append(_run_test(spec, assignment, ctx))
+    except Exception as exc:  # the sandbox itself failed: the whole grading could not run
+        log.exception("grading %s failed", assignment.id)
+        report.update(status="error", error=f"grading infrastructure failed: {type(exc).__name__}: {exc}",
+                      output=f"The grader could not run your submission ({type(exc).__name__}: {exc}). "
+                             "This is not your fault; it will be retried.")
+    finally:
+        student.close()
+    printed, dropped = student.output_text()
+    report["student_output"] = printed
+    report["student_output_truncated_bytes"] = dropped
+    report["student_time"] = round(student.student_seconds, 4)
+    report["sandbox"] = getattr(launcher, "name", type(launcher).__name__)
+    report["score"] = round(sum(t["score"] for t in report["tests"]), 4)
+    report["execution_time"] = round(time.monotonic() - started, 4)
+    if report["status"] == "graded":
+        passed = sum(1 for t in report["tests"] if t["status"] == "passed")
+        report["output"] = f"{passed} of {len(report['tests'])} tests passed."
+        if student.load_error is not None:
+            report["output"] += f" Your file could not be imported: {student.load_error}"
+        if dropped:
+            report["output"] += f" Your code printed {dropped} bytes more than the {assignment.limits.output_bytes} kept."
+    return report

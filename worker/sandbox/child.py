@@ -1,0 +1,225 @@
+"""The code that runs inside the sandbox, next to the student's modules.
+
+It is deliberately small and self-contained (standard library, numpy and the
+wire format of ``protocol.py``): it receives requests over one pipe, calls the
+student's code and answers over another. Everything it sends is *claimed* by
+the child; the trusted side validates every frame (the student can replace
+this code at will, so nothing here is a security boundary).
+
+Requests (JSON header, arrays attached):
+  load    {"modules": {name: source}, "files": {name: filename}}
+  put     {"name": str, "value": v}                  store a value in the child
+  call    {"target": {...}, "args": [v], "kwargs": {k: v}, "store": name|null, "reply": bool}
+  get     {"name": str, "attr": str|null}            send back a stored value (or an attribute of it)
+  setitem {"name": str, "attr": str, "key": str, "value": v}
+  seed    {"seed": int}                              np.random.seed and random.seed
+Answers: {"seq", "ok": true, "value"} or {"seq", "ok": false, "error": {...}}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+import random
+import sys
+import traceback
+import types
+from typing import Any
+
+import numpy as np
+
+if __package__:  # imported as part of the worker package (tests, a fork server)
+    from worker.sandbox import protocol
+else:  # run as a script in a fresh interpreter: load the wire format from beside this file
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location(
+        "_grader_protocol", os.path.join(os.path.dirname(os.path.abspath(__file__)), "protocol.py")
+    )
+    assert _spec and _spec.loader
+    protocol = importlib.util.module_from_spec(_spec)
+    sys.modules["_grader_protocol"] = protocol
+    _spec.loader.exec_module(protocol)
+
+MAX_REQUEST_BYTES = 512 << 20
+
+
+def install_compat_shims() -> None:
+    """Make 2017-era code import on a current numpy (``np.int`` and friends)."""
+    aliases = {"int": int, "float": float, "bool": bool, "object": object, "long": int,
+               "str": str, "unicode": str, "complex": complex}
+    for name, value in aliases.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+    for name, value in {"float_": np.float64, "NaN": np.nan, "Inf": np.inf, "NAN": np.nan,
+                        "PINF": np.inf, "NINF": -np.inf, "infty": np.inf}.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+class Child:
+    def __init__(self, rfd: int, wfd: int) -> None:
+        self.rfd = rfd
+        self.wfd = wfd
+        self.modules: dict[str, types.ModuleType] = {}
+        self.filenames: set[str] = set()
+        self.store: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    def serve(self) -> None:
+        while True:
+            try:
+                body = protocol.read_frame_blocking(self.rfd, MAX_REQUEST_BYTES)
+            except EOFError:
+                return
+            header, arrays = protocol.decode_frame(body, MAX_REQUEST_BYTES)
+            seq = header.get("seq")
+            try:
+                value = getattr(self, "op_" + str(header.get("op")))(header, arrays)
+                out_arrays: list[np.ndarray] = []
+                node = protocol.encode_value(value, out_arrays)
+                answer = {"seq": seq, "ok": True, "value": node}
+            except BaseException as exc:  # noqa: BLE001 - student code may raise anything
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                out_arrays = []
+                answer = {"seq": seq, "ok": False, "error": self.describe(exc)}
+            _flush_std()
+            protocol.write_frame(self.wfd, protocol.encode_frame(answer, out_arrays))
+
+    def describe(self, exc: BaseException) -> dict[str, Any]:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in self.filenames]
+        lines = traceback.format_list(frames)
+        try:
+            message = str(exc)
+        except BaseException:  # noqa: BLE001
+            message = "<str() of the exception failed>"
+        info: dict[str, Any] = {
+            "type": type(exc).__name__,
+            "message": message[:4000],
+            "traceback": "".join(lines)[-8000:],
+            "student_frames": len(frames),
+        }
+        if isinstance(exc, SyntaxError):
+            info.update(filename=exc.filename, lineno=exc.lineno, text=(exc.text or "")[:400])
+        if isinstance(exc, NameError):
+            info["name"] = getattr(exc, "name", None)
+        if isinstance(exc, (ImportError, ModuleNotFoundError)):
+            info["name"] = getattr(exc, "name", None)
+        return info
+
+    def decode(self, node: Any, arrays: list[np.ndarray]) -> Any:
+        value = protocol.decode_value(node, arrays, allow_refs=True)
+        return self.resolve(value)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, protocol.Ref):
+            return self.store[value.name]
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    # ------------------------------------------------------------------ operations
+    def op_load(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        sources: dict[str, str] = header["modules"]
+        filenames: dict[str, str] = header["files"]
+        self.filenames.update(filenames.values())
+        # Register every module before executing any, so that one student file can import another.
+        for name, source in sources.items():
+            module = types.ModuleType(name)
+            module.__file__ = filenames[name]
+            sys.modules[name] = module
+            self.modules[name] = module
+            linecache.cache[filenames[name]] = (len(source), None, source.splitlines(True), filenames[name])
+        for name, source in sources.items():
+            code = compile(source, filenames[name], "exec", dont_inherit=True)
+            exec(code, self.modules[name].__dict__)  # noqa: S102 - this *is* the sandbox
+        return None
+
+    def target(self, spec: dict[str, Any]) -> Any:
+        if "module" in spec:
+            module = self.modules[spec["module"]]
+            try:
+                return getattr(module, spec["name"])
+            except AttributeError:
+                raise LookupError(f"missing:{spec['name']}") from None
+        obj = self.store[spec["object"]]
+        return getattr(obj, spec["method"])
+
+    def op_call(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        func = self.target(header["target"])
+        args = [self.decode(a, arrays) for a in header.get("args", [])]
+        kwargs = {k: self.decode(v, arrays) for k, v in header.get("kwargs", {}).items()}
+        if header.get("quiet"):
+            # Timed calls measure computation, not printing: the prints go nowhere.
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+                result = func(*args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
+        if header.get("store"):
+            self.store[header["store"]] = result
+            return None
+        return result if header.get("reply", True) else None
+
+    def op_put(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        self.store[header["name"]] = self.decode(header["value"], arrays)
+
+    def op_get(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        value = self.store[header["name"]]
+        if header.get("attr"):
+            value = getattr(value, header["attr"])
+        return value
+
+    def op_setitem(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        container = getattr(self.store[header["name"]], header["attr"])
+        container[header["key"]] = self.decode(header["value"], arrays)
+
+    def op_seed(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        np.random.seed(header["seed"])
+        random.seed(header["seed"])
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the student may have replaced or closed it
+            pass
+
+
+def prepare_process(limits: dict[str, int]) -> None:
+    """Last steps before student code: resource limits and the compatibility shims."""
+    import resource
+
+    def cap(which: int, value: int) -> None:
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            pass
+
+    if limits.get("memory_bytes"):
+        cap(resource.RLIMIT_AS, limits["memory_bytes"])
+    if limits.get("cpu_seconds"):
+        cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    if limits.get("file_bytes"):
+        cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    cap(resource.RLIMIT_CORE, 0)
+    install_compat_shims()
+
+
+def main() -> None:  # pragma: no cover - runs in the child process
+    import json
+
+    rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
+    limits = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    prepare_process(limits)
+    Child(rfd, wfd).serve()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

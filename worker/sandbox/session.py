@@ -1,0 +1,377 @@
+"""The trusted side of the channel to a sandboxed child.
+
+:class:`StudentProcess` sends requests (load these modules, call this
+function with these arrays, send back that stored value) and reads answers
+under a wall-clock deadline. Every answer is decoded strictly by
+``protocol.decode_value``; a child that hangs is killed, one that dies or
+sends garbage becomes a :class:`StudentError` that the checks turn into a
+per-test message. The child's stdout/stderr are drained by a thread into a
+capped buffer so a flood never blocks either side.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from worker.sandbox import protocol
+from worker.sandbox.launcher import ChildHandle, Launcher, Limits
+
+
+class StudentError(Exception):
+    """Student code did not produce an answer. ``str()`` is a message for the student."""
+
+    kind = "error"
+
+
+class StudentCodeError(StudentError):
+    """The student's code raised an exception."""
+
+    kind = "exception"
+
+    def __init__(self, message: str, exc_type: str, exc_message: str, traceback: str, during: str):
+        super().__init__(message)
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+        self.traceback = traceback
+        self.during = during
+
+
+class StudentMissingName(StudentError):
+    kind = "missing"
+
+    def __init__(self, message: str, name: str):
+        super().__init__(message)
+        self.name = name
+
+
+class StudentTimeout(StudentError):
+    kind = "timeout"
+
+
+class StudentCrashed(StudentError):
+    kind = "crashed"
+
+
+class StudentProtocolError(StudentError):
+    """The child answered with something that is not a valid frame (forged or corrupt output)."""
+
+    kind = "protocol"
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "stopped answering"
+    if returncode < 0:
+        sig = -returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        extra = {
+            "SIGKILL": " (killed: most often the memory limit)",
+            "SIGSEGV": " (segmentation fault)",
+            "SIGXCPU": " (CPU time limit)",
+            "SIGXFSZ": " (file size limit)",
+            "SIGABRT": " (aborted)",
+        }.get(name, "")
+        return f"crashed with signal {sig} {name}{extra}"
+    return f"exited with code {returncode} (did the code call exit()?)"
+
+
+class _OutputCollector(threading.Thread):
+    def __init__(self, fd: int, cap: int):
+        super().__init__(daemon=True, name="student-output")
+        self.fd = fd
+        self.cap = cap
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.total += len(data)
+                room = self.cap - self.kept
+                if room > 0:
+                    self.chunks.append(data[:room])
+                    self.kept += min(room, len(data))
+
+    def text(self) -> tuple[str, int]:
+        with self.lock:
+            raw = b"".join(self.chunks)
+            dropped = self.total - self.kept
+        return raw.decode("utf-8", errors="replace"), dropped
+
+
+class StudentProcess:
+    """One child running the student's modules, restarted after a crash or a timeout."""
+
+    MAX_RESTARTS = 20
+
+    def __init__(self, launcher: Launcher, limits: Limits, modules: dict[str, tuple[str, str]]):
+        """``modules`` maps module name to ``(filename, source)``."""
+        self.launcher = launcher
+        self.limits = limits
+        self.modules = modules
+        self.child: ChildHandle | None = None
+        self.output: _OutputCollector | None = None
+        self._outputs: list[_OutputCollector] = []
+        self.seq = 0
+        self.restarts = 0
+        self.load_error: StudentError | None = None
+        self.student_seconds = 0.0
+        self.timed_out: set[str] = set()
+        self.deadline = time.monotonic() + limits.total_seconds
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self.child is not None:
+            return
+        if self.restarts > self.MAX_RESTARTS:
+            raise StudentCrashed("the submission crashed its process too many times; grading stopped")
+        self.restarts += 1
+        self.child = self.launcher.spawn(self.limits)
+        self.output = _OutputCollector(self.child.output_fd, self.limits.output_bytes)
+        self._outputs.append(self.output)
+        self.output.start()
+        self.load_error = None
+        try:
+            self._request(
+                {
+                    "op": "load",
+                    "modules": {name: src for name, (_, src) in self.modules.items()},
+                    "files": {name: fname for name, (fname, _) in self.modules.items()},
+                },
+                [],
+                during="importing your files",
+                timed=True,
+            )
+        except StudentError as exc:
+            self.load_error = exc
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.close()
+            if self.output is not None:
+                self.output.join(2)
+            self.child = None
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> "StudentProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def output_text(self) -> tuple[str, int]:
+        """Everything the student's code printed (capped), and how many bytes were dropped."""
+        texts, dropped = [], 0
+        for collector in self._outputs:
+            t, d = collector.text()
+            texts.append(t)
+            dropped += d
+        return "".join(texts), dropped
+
+    # ------------------------------------------------------------------ operations
+    def call(self, name: str, *args: Any, module: str | None = None, reply: bool = True, quiet: bool = False,
+             **kwargs: Any) -> Any:
+        """Call ``module.name(*args, **kwargs)``; ``reply=False`` discards the result, ``quiet`` the prints."""
+        module = module or next(iter(self.modules))
+        return self._call({"module": module, "name": name}, name, args, kwargs, reply=reply, quiet=quiet)
+
+    def new(self, store_as: str, class_name: str, *args: Any, module: str | None = None, **kwargs: Any) -> None:
+        module = module or next(iter(self.modules))
+        self._call({"module": module, "name": class_name}, class_name, args, kwargs, store=store_as)
+
+    def call_method(self, obj: str, method: str, *args: Any, label: str | None = None, reply: bool = True, **kwargs: Any) -> Any:
+        return self._call({"object": obj, "method": method}, label or method, args, kwargs, reply=reply)
+
+    def put(self, name: str, value: Any) -> None:
+        arrays: list[np.ndarray] = []
+        node = protocol.encode_value(value, arrays)
+        self._op({"op": "put", "name": name, "value": node}, arrays, during="preparing inputs")
+
+    def get(self, name: str, attr: str | None = None, label: str | None = None) -> Any:
+        return self._op({"op": "get", "name": name, "attr": attr}, [], during=label or f"reading {attr or name}")
+
+    def setitem(self, name: str, attr: str, key: str, value: Any) -> None:
+        arrays: list[np.ndarray] = []
+        node = protocol.encode_value(value, arrays)
+        self._op(
+            {"op": "setitem", "name": name, "attr": attr, "key": key, "value": node},
+            arrays,
+            during=f"setting {attr}[{key!r}]",
+        )
+
+    def seed(self, seed: int) -> None:
+        self._op({"op": "seed", "seed": int(seed)}, [], during="seeding")
+
+    # ------------------------------------------------------------------ internals
+    def _call(self, target: dict[str, Any], label: str, args: Any, kwargs: dict[str, Any], *,
+              store: str | None = None, reply: bool = True, quiet: bool = False) -> Any:
+        if label in self.timed_out:
+            raise StudentTimeout(f"{label} was not called again: it exceeded the time limit earlier in this run")
+        arrays: list[np.ndarray] = []
+        header = {
+            "op": "call",
+            "target": target,
+            "args": [protocol.encode_value(a, arrays) for a in args],
+            "kwargs": {k: protocol.encode_value(v, arrays) for k, v in kwargs.items()},
+            "store": store,
+            "reply": reply,
+            "quiet": quiet,
+        }
+        try:
+            return self._op(header, arrays, during=label, timed=True)
+        except StudentTimeout:
+            self.timed_out.add(label)
+            raise
+
+    def _op(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
+        self.start()
+        if self.load_error is not None:
+            raise self.load_error
+        return self._request(header, arrays, during, timed)
+
+    def _request(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
+        assert self.child is not None
+        self.seq += 1
+        seq = self.seq
+        frame = protocol.encode_frame(dict(header, seq=seq), arrays)
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise StudentTimeout(f"the grading time limit ({self.limits.total_seconds:g} s) was used up before {during}")
+        deadline = min(now + self.limits.call_seconds, self.deadline)
+        started = time.monotonic()
+        try:
+            self._send(frame, deadline, during)
+            body = self._receive(deadline, during)
+        finally:
+            if timed:
+                self.student_seconds += time.monotonic() - started
+        try:
+            answer, out_arrays = protocol.decode_frame(body, self.limits.frame_mb << 20)
+            if answer.get("seq") != seq:
+                raise protocol.ProtocolError("answer out of sequence")
+            if answer.get("ok") is True:
+                return protocol.decode_value(answer.get("value"), out_arrays)
+            if answer.get("ok") is not False or not isinstance(answer.get("error"), dict):
+                raise protocol.ProtocolError("answer is neither a value nor an error")
+        except protocol.ProtocolError as exc:
+            self._kill()
+            raise StudentProtocolError(
+                f"the process sent an invalid answer while {during} ({exc}); "
+                "did the code write to the grader's channel or replace its internals?"
+            ) from None
+        raise self._error_from(answer["error"], during)
+
+    def _error_from(self, err: dict[str, Any], during: str) -> StudentError:
+        exc_type = str(err.get("type", "Exception"))[:100]
+        message = str(err.get("message", ""))[:4000]
+        tb = str(err.get("traceback", ""))[:8000]
+        if exc_type == "LookupError" and message.startswith("missing:"):
+            name = message[len("missing:") :]
+            filename = self.modules[next(iter(self.modules))][0]
+            return StudentMissingName(f"{filename} does not define {name}", name)
+        if exc_type == "SyntaxError" and during == "importing your files":
+            text = f"SyntaxError: {message}"
+            return StudentCodeError(text, exc_type, message, tb, during)
+        head = f"{exc_type}: {message}" if message else exc_type
+        text = f"{during} raised {head}"
+        if tb:
+            text += "\nTraceback (your code, most recent call last):\n" + tb.rstrip()
+        return StudentCodeError(text, exc_type, message, tb, during)
+
+    def _kill(self) -> int | None:
+        assert self.child is not None
+        self.child.kill()
+        code = self.child.wait(5)
+        self.stop()
+        return code
+
+    def _send(self, frame: bytes, deadline: float, during: str) -> None:
+        assert self.child is not None
+        fd = self.child.request_fd
+        view = memoryview(frame)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(during)
+            _, writable, _ = select.select([], [fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                n = os.write(fd, view[: 1 << 16])
+            except BrokenPipeError:
+                self._died(during)
+            view = view[n:]
+
+    def _receive(self, deadline: float, during: str) -> bytes:
+        assert self.child is not None
+        prefix = self._read_exact(protocol.LENGTH_PREFIX.size, deadline, during)
+        (n,) = protocol.LENGTH_PREFIX.unpack(prefix)
+        if n > (self.limits.frame_mb << 20) + protocol.MAX_HEADER_BYTES:
+            self._kill()
+            raise StudentProtocolError(
+                f"while {during}, the answer was larger than the {self.limits.frame_mb} MB limit"
+            )
+        return self._read_exact(n, deadline, during)
+
+    def _read_exact(self, n: int, deadline: float, during: str) -> bytes:
+        assert self.child is not None
+        fd = self.child.response_fd
+        chunks: list[bytes] = []
+        while n:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(during)
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            try:
+                chunk = os.read(fd, min(n, 1 << 20))
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if not chunk:
+                self._died(during)
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _timeout(self, during: str) -> None:
+        self._kill()
+        if time.monotonic() >= self.deadline - 1e-3:
+            raise StudentTimeout(
+                f"the grading time limit ({self.limits.total_seconds:g} s) was reached while {during}"
+            )
+        raise StudentTimeout(
+            f"{during} did not finish within {self.limits.call_seconds:g} s "
+            "(an infinite loop, a sleep, or code far too slow for these inputs?); the process was killed"
+        )
+
+    def _died(self, during: str) -> None:
+        assert self.child is not None
+        code = self.child.wait(2)  # the real exit status, before our own SIGKILL could mask it
+        killed = self._kill()
+        code = killed if code is None else code
+        raise StudentCrashed(f"the process {describe_exit(code)} while {during}")
