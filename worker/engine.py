@@ -26,6 +26,7 @@ from worker.assignments import Assignment, TestSpec, get_assignment
 from worker.checks.context import CheckFailed, Context, Outcome, ReferenceUnavailable
 from worker.sandbox import (
     Launcher,
+    Limits,
     StudentCodeError,
     StudentError,
     StudentProcess,
@@ -216,12 +217,13 @@ def _test_rng(seed: int, test_id: str) -> np.random.Generator:
 
 
 def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, seed: int | None = None,
-          mode: str = "grade", launcher: Launcher | None = None) -> dict[str, Any]:
+          mode: str = "grade", launcher: Launcher | None = None, limits: Limits | None = None) -> dict[str, Any]:
     """Grade one submission and return the report (DESIGN.md's JSON, as a dict).
 
     ``mode="grade"`` runs every test with the reference; ``mode="check"`` runs
     only the public tests and never touches the reference (the student's
     offline self-check). The same ``seed`` reproduces the same report.
+    ``limits`` overrides the assignment's sandbox limits (tests use short deadlines).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -247,14 +249,14 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
     try:
         sources, trees = prepare_files(assignment, files)
     except SubmissionRejected as exc:
-        report.update(status="error", output=str(exc), error=str(exc))
+        report.update(status="error", output=str(exc), error=str(exc), error_kind="submission")
         report["execution_time"] = round(time.monotonic() - started, 4)
         return report
 
     modules = {assignment.module_names[f]: (f, sources[assignment.module_names[f]]) for f in assignment.files}
     reference = assignment.reference() if mode == "grade" else None
     memo: dict[str, Any] = {}
-    student = StudentProcess(launcher, assignment.limits, modules)
+    student = StudentProcess(launcher, limits or assignment.limits, modules)
     try:
         for spec in specs:
             ctx = Context(test_id=spec.id, seed=seed, rng=_test_rng(seed, spec.id), student=student,
@@ -263,7 +265,8 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
             report["tests"].append(_run_test(spec, assignment, ctx))
     except Exception as exc:  # the sandbox itself failed: the whole grading could not run
         log.exception("grading %s failed", assignment.id)
-        report.update(status="error", error=f"grading infrastructure failed: {type(exc).__name__}: {exc}",
+        report.update(status="error", error_kind="infrastructure",
+                      error=f"grading infrastructure failed: {type(exc).__name__}: {exc}",
                       output=f"The grader could not run your submission ({type(exc).__name__}: {exc}). "
                              "This is not your fault; it will be retried.")
     finally:
@@ -281,5 +284,6 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
         if student.load_error is not None:
             report["output"] += f" Your file could not be imported: {student.load_error}"
         if dropped:
-            report["output"] += f" Your code printed {dropped} bytes more than the {assignment.limits.output_bytes} kept."
+            report["output"] += (f" Your code printed {dropped} bytes more than the "
+                                 f"{(limits or assignment.limits).output_bytes} kept.")
     return report

@@ -16,5 +16,6 @@ from worker.checks.linear import (  # noqa: F401 - re-exported for assignment.to
     loss_reference_reg,
     no_input_mutation,
     no_loops,
+    reg_known_value,
     stable_large_scores,
 )

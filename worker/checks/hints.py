@@ -36,12 +36,16 @@ def weight_gradient_hint(student: np.ndarray, data_grad: np.ndarray, W: np.ndarr
     if not np.all(np.isfinite(student)):
         return None
     reg_basis = reg != 0 and np.linalg.norm(W) > 0
-    fit = _fit(student, data_grad, W) if reg_basis else _fit(student, data_grad)
+    has_data = np.linalg.norm(data_grad) > 0
+    if not (reg_basis or has_data):
+        return None
+    basis = ([data_grad] if has_data else []) + ([W] if reg_basis else [])
+    fit = _fit(student, *basis)
     if fit is None or fit[1] > FIT_TOL:
         return None
-    coef = fit[0]
-    a = float(coef[0])
-    b = float(coef[1]) if reg_basis else 2 * reg
+    coef = list(fit[0])
+    a = float(coef.pop(0)) if has_data else 1.0
+    b = float(coef.pop(0)) if reg_basis else 2 * reg
     parts = []
     if not _close(a, 1.0):
         if _close(a, n):

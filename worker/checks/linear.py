@@ -117,6 +117,27 @@ def loss_at_zero(ctx: Context) -> Outcome:
     return Outcome(f"loss at W = 0 is {formula} = {expected:.6g} ({p.shape})")
 
 
+def reg_known_value(ctx: Context) -> Outcome:
+    """With ``X = 0`` every score is 0, so the loss is the W = 0 value plus ``reg * sum(W*W)`` and
+    ``dW = 2 * reg * W`` exactly: the regularisation convention, checked without the reference."""
+    func = ctx.params["func"]
+    p = make_problem(ctx.rng)
+    X = np.zeros_like(p.X)
+    c = p.W.shape[1]
+    reg = 0.7
+    base = float(c - 1) if ctx.params["loss"] == "svm" else math.log(c)
+    reg_term = float(np.sum(p.W * p.W))
+    loss, dW = call_loss(ctx, func, p.W, X, p.y, reg)
+    expected = base + reg * reg_term
+    hint = loss_hint(loss, base, reg_term, reg, len(p.y), per_sample_constant=None)
+    check_close(f"{func} loss with X = 0 (data loss {base:.6g}) plus reg * sum(W*W) at reg = {reg:g} ({p.shape})",
+                loss, expected, LOSS_TOL, hint=hint)
+    ghint = weight_gradient_hint(dW, np.zeros_like(dW), p.W, reg, len(p.y))
+    check_close(f"{func} dW with X = 0, which is exactly 2 * reg * W ({p.shape})", dW, 2 * reg * p.W, GRAD_TOL,
+                hint=ghint, axis_names=AXES, param="dW")
+    return Outcome("the regularisation term is reg * sum(W*W) and its gradient 2 * reg * W")
+
+
 # --------------------------------------------------------------------------- against the reference
 
 
