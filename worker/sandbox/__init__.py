@@ -17,7 +17,15 @@ from worker.sandbox.session import (
     StudentTimeout,
 )
 
+
+
+def default_launcher() -> Launcher:
+    """The launcher a worker process should use (one per process; reuse it for every job)."""
+    return SubprocessLauncher()
+
+
 __all__ = [
+    "default_launcher",
     "ChildHandle",
     "Launcher",
     "Limits",
