@@ -47,8 +47,9 @@ class SubmissionRejected(Exception):
 
 
 def decode_source(filename: str, data: bytes | str) -> str:
+    """The file's text; a clear :class:`SubmissionRejected` when it is empty, too large, binary or not UTF-8."""
     if isinstance(data, str):
-        return data
+        data = data.encode("utf-8", "surrogatepass")
     if len(data) > MAX_FILE_BYTES:
         raise SubmissionRejected(f"{filename} is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes")
     if not data.strip():
@@ -77,10 +78,15 @@ _PY2_PATTERNS = [
 def check_syntax(filename: str, source: str) -> ast.Module:
     """Parse on the trusted side; a SyntaxError becomes a message with the line and a Python 2 hint."""
     try:
+        # compile() also finds what only the compiler reports ('return' outside a function, ...);
+        # it executes nothing.
+        compile(source, filename, "exec", dont_inherit=True)
         return ast.parse(source, filename=filename)
     except SyntaxError as exc:
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         text = (exc.text or "").rstrip("\n")
+        if not text and exc.lineno and 0 < exc.lineno <= len(source.splitlines()):
+            text = source.splitlines()[exc.lineno - 1]
         message = f"{where}: SyntaxError: {exc.msg}"
         if text:
             message += f"\n    {text.strip()}"
@@ -249,7 +255,9 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
     try:
         sources, trees = prepare_files(assignment, files)
     except SubmissionRejected as exc:
-        report.update(status="error", output=str(exc), error=str(exc), error_kind="submission")
+        report.update(status="error", output=str(exc), error=str(exc), error_kind="submission",
+                      student_output="", student_output_truncated_bytes=0, student_time=0.0,
+                      sandbox=getattr(launcher, "name", type(launcher).__name__))
         report["execution_time"] = round(time.monotonic() - started, 4)
         return report
 

@@ -309,6 +309,15 @@ def no_loops(ctx: Context) -> Outcome:
                           hint="Replace the loop with array operations: scores = X.dot(W), fancy indexing "
                                "scores[np.arange(N), y], boolean masks, and X.T.dot(...) for dW",
                           details={"function": where, "loops": [{"line": lp.line, "kind": lp.kind} for lp in loops]})
+    # Credit for "no loops" only goes to code that computes something: the unfinished starter has no
+    # loops either. The known value at W = 0 is a cheap, reference-free test of that.
+    p = make_problem(ctx.rng)
+    c = p.W.shape[1]
+    expected = float(c - 1) if ctx.params["loss"] == "svm" else math.log(c)
+    loss, _ = call_loss(ctx, func, np.zeros_like(p.W), p.X, p.y, 0.5)
+    if abs(loss - expected) > 1e-9 * max(1.0, expected):
+        raise CheckFailed(f"{func} has no loops, but it does not compute the loss yet (at W = 0 it returns "
+                          f"{loss:.6g} instead of {expected:.6g}); this check is credited once it does")
     return Outcome(f"{func} has no loops")
 
 

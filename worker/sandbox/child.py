@@ -80,9 +80,7 @@ class Child:
                 out_arrays: list[np.ndarray] = []
                 node = protocol.encode_value(value, out_arrays)
                 answer = {"seq": seq, "ok": True, "value": node}
-            except BaseException as exc:  # noqa: BLE001 - student code may raise anything
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
+            except BaseException as exc:  # noqa: BLE001 - student code may raise anything, even SystemExit
                 out_arrays = []
                 answer = {"seq": seq, "ok": False, "error": self.describe(exc)}
             _flush_std()
@@ -208,6 +206,8 @@ def prepare_process(limits: dict[str, int]) -> None:
         cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
     if limits.get("file_bytes"):
         cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    if limits.get("processes"):
+        cap(resource.RLIMIT_NPROC, limits["processes"])
     cap(resource.RLIMIT_CORE, 0)
     install_compat_shims()
 

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -46,30 +46,27 @@ class Limits:
         return cls(**data)  # type: ignore[arg-type]
 
 
-@dataclass
 class ChildHandle:
-    pid: int
-    request_fd: int
-    response_fd: int
-    output_fd: int
-    process: subprocess.Popen[bytes] | None = None
-    workdir: str | None = None
-    _closed: bool = field(default=False, repr=False)
+    """One running job: three pipe ends for the trusted side, and how to stop it."""
+
+    def __init__(self, pid: int, request_fd: int, response_fd: int, output_fd: int):
+        self.pid = pid
+        self.request_fd = request_fd
+        self.response_fd = response_fd
+        self.output_fd = output_fd
+        self.oom = False  # set when the memory cgroup's OOM killer struck
+        self._closed = False
 
     def kill(self) -> None:
-        """SIGKILL the child and everything in its session."""
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """SIGKILL the job and everything it started."""
+        raise NotImplementedError
 
     def wait(self, timeout: float | None = None) -> int | None:
-        if self.process is None:
-            return None
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        """The exit status as ``subprocess`` reports it (negative: killed by that signal), or None."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Launcher-specific cleanup after the job is gone."""
 
     def close(self) -> None:
         if self._closed:
@@ -82,9 +79,31 @@ class ChildHandle:
                 os.close(fd)
             except OSError:
                 pass
-        if self.workdir:
-            # rmtree does not follow symlinks the child may have planted.
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._release()
+
+
+class SubprocessChild(ChildHandle):
+    def __init__(self, process: subprocess.Popen[bytes], workdir: str, request_fd: int, response_fd: int,
+                 output_fd: int):
+        super().__init__(process.pid, request_fd, response_fd, output_fd)
+        self.process = process
+        self.workdir = workdir
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _release(self) -> None:
+        # rmtree does not follow symlinks the child may have planted.
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Launcher(Protocol):
@@ -93,6 +112,8 @@ class Launcher(Protocol):
     name: str
 
     def spawn(self, limits: Limits) -> ChildHandle: ...
+
+    def close(self) -> None: ...
 
 
 def child_environment(workdir: str) -> dict[str, str]:
@@ -118,9 +139,16 @@ def child_environment(workdir: str) -> dict[str, str]:
 
 
 class SubprocessLauncher:
-    """A fresh ``python -I child.py`` per job (no isolation beyond rlimits)."""
+    """A fresh ``python -I child.py`` per job (no isolation beyond rlimits).
 
-    name = "subprocess"
+    For the student's offline ``grader check`` (their own code on their own machine) and as the
+    explicit, unsafe fallback; graders use :class:`~worker.sandbox.hardened.ForkServerLauncher`.
+    """
+
+    name = "subprocess (no sandbox)"
+
+    def close(self) -> None:
+        pass
 
     def spawn(self, limits: Limits) -> ChildHandle:
         import json
@@ -133,6 +161,7 @@ class SubprocessLauncher:
             "memory_bytes": limits.memory_mb << 20,
             "cpu_seconds": limits.cpu_seconds,
             "file_bytes": limits.disk_mb << 20,
+            "processes": limits.processes,
         }
         try:
             proc = subprocess.Popen(
@@ -153,6 +182,4 @@ class SubprocessLauncher:
             raise
         for fd in (req_r, resp_w, out_w):
             os.close(fd)
-        return ChildHandle(
-            pid=proc.pid, request_fd=req_w, response_fd=resp_r, output_fd=out_r, process=proc, workdir=workdir
-        )
+        return SubprocessChild(proc, workdir, request_fd=req_w, response_fd=resp_r, output_fd=out_r)

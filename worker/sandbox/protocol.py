@@ -78,11 +78,11 @@ def encode_frame(header: dict[str, Any], arrays: list[np.ndarray]) -> bytes:
     specs = []
     blobs = []
     for a in arrays:
-        a = np.ascontiguousarray(a)
+        shape = list(a.shape)  # np.ascontiguousarray would turn a 0-d array into shape (1,)
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
-        specs.append({"dtype": a.dtype.name, "shape": list(a.shape)})
-        blobs.append(a.tobytes())
+        specs.append({"dtype": a.dtype.name, "shape": shape})
+        blobs.append(a.tobytes(order="C"))
     header = dict(header, arrays=specs)
     hjson = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
     body = b"".join([MAGIC, _HDR.pack(len(hjson)), hjson, *blobs])
@@ -114,7 +114,7 @@ def decode_frame(body: bytes, max_array_bytes: int) -> tuple[dict[str, Any], lis
         if not isinstance(spec, dict):
             raise ProtocolError("bad array spec")
         dtype_name, shape = spec.get("dtype"), spec.get("shape")
-        if dtype_name not in ALLOWED_DTYPES:
+        if not isinstance(dtype_name, str) or dtype_name not in ALLOWED_DTYPES:
             raise ProtocolError(f"array dtype {str(dtype_name)[:40]!r} is not allowed")
         if (
             not isinstance(shape, list)
@@ -246,7 +246,7 @@ def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0, allow_refs
         return _float_in(node.get("v"))
     if tag == "str":
         _expect(type(node.get("v")) is str, "bad str")
-        return node["v"][:MAX_STR]
+        return clean_text(node["v"][:MAX_STR])
     if tag == "array":
         ref = node.get("ref")
         _expect(type(ref) is int and 0 <= ref < len(arrays), "bad array reference")
@@ -274,20 +274,31 @@ def decode_value(node: Any, arrays: list[np.ndarray], depth: int = 0, allow_refs
         for pair in items:
             _expect(isinstance(pair, list) and len(pair) == 2, "bad dict item")
             key = decode_value(pair[0], arrays, depth + 1, allow_refs)
-            if isinstance(key, np.ndarray) or type(key) in (list, dict, Foreign):
+            try:
+                hash(key)
+            except TypeError:
                 key = Foreign(type="unhashable key")
             out_d[key] = decode_value(pair[1], arrays, depth + 1, allow_refs)
         return out_d
     if tag == "object":
         return Foreign(
-            type=str(node.get("type", "?"))[:200],
-            repr=str(node.get("repr", ""))[:200],
-            note=str(node.get("note", ""))[:200],
+            type=clean_text(str(node.get("type", "?"))[:200]),
+            repr=clean_text(str(node.get("repr", ""))[:200]),
+            note=clean_text(str(node.get("note", ""))[:200]),
         )
     if tag == "ref" and allow_refs:
         _expect(type(node.get("name")) is str, "bad ref")
         return Ref(node["name"])
     raise ProtocolError(f"unknown value tag {tag[:40]!r}")
+
+
+def clean_text(text: str) -> str:
+    """Text from the child made safe to store and print: lone surrogates (from JSON escapes) replaced."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _float_in(v: Any) -> float:

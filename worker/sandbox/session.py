@@ -17,12 +17,15 @@ import select
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from worker.sandbox import protocol
 from worker.sandbox.launcher import ChildHandle, Launcher, Limits
+
+SETUP_FAILED = 121  # worker.sandbox.jail.SETUP_FAILED (not imported: the jail needs Linux-only modules)
 
 
 class StudentError(Exception):
@@ -86,15 +89,38 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with code {returncode} (did the code call exit()?)"
 
 
-class _OutputCollector(threading.Thread):
-    def __init__(self, fd: int, cap: int):
-        super().__init__(daemon=True, name="student-output")
-        self.fd = fd
+class _OutputBuffer:
+    """Everything the student's processes printed in one grading run, capped as a whole."""
+
+    def __init__(self, cap: int):
         self.cap = cap
         self.chunks: list[bytes] = []
         self.kept = 0
         self.total = 0
         self.lock = threading.Lock()
+
+    def add(self, data: bytes) -> None:
+        with self.lock:
+            self.total += len(data)
+            room = self.cap - self.kept
+            if room > 0:
+                self.chunks.append(data[:room])
+                self.kept += min(room, len(data))
+
+    def text(self) -> tuple[str, int]:
+        with self.lock:
+            raw = b"".join(self.chunks)
+            dropped = self.total - self.kept
+        return raw.decode("utf-8", errors="replace"), dropped
+
+
+class _OutputCollector(threading.Thread):
+    """Drains one child's stdout/stderr pipe so the child never blocks on a full pipe."""
+
+    def __init__(self, fd: int, buffer: _OutputBuffer):
+        super().__init__(daemon=True, name="student-output")
+        self.fd = fd
+        self.buffer = buffer
 
     def run(self) -> None:
         while True:
@@ -104,18 +130,28 @@ class _OutputCollector(threading.Thread):
                 return
             if not data:
                 return
-            with self.lock:
-                self.total += len(data)
-                room = self.cap - self.kept
-                if room > 0:
-                    self.chunks.append(data[:room])
-                    self.kept += min(room, len(data))
+            self.buffer.add(data)
 
-    def text(self) -> tuple[str, int]:
-        with self.lock:
-            raw = b"".join(self.chunks)
-            dropped = self.total - self.kept
-        return raw.decode("utf-8", errors="replace"), dropped
+
+def _grader_paths() -> list[str]:
+    """Paths of the grader's installation that must not appear in messages to students."""
+    import site
+    import sys
+
+    paths = {str(Path(__file__).resolve().parents[2]), sys.prefix, sys.base_prefix, sys.exec_prefix,
+             *site.getsitepackages()}
+    return sorted((p for p in paths if len(p) > 1), key=len, reverse=True)
+
+
+_PATHS = _grader_paths()
+
+
+def scrub(text: str) -> str:
+    """A message from the child, safe to show: valid UTF-8, no paths of the grader's installation."""
+    text = protocol.clean_text(text)
+    for path in _PATHS:
+        text = text.replace(path, "...")
+    return text
 
 
 class StudentProcess:
@@ -130,7 +166,7 @@ class StudentProcess:
         self.modules = modules
         self.child: ChildHandle | None = None
         self.output: _OutputCollector | None = None
-        self._outputs: list[_OutputCollector] = []
+        self._output = _OutputBuffer(limits.output_bytes)
         self.seq = 0
         self.restarts = 0
         self.load_error: StudentError | None = None
@@ -142,14 +178,15 @@ class StudentProcess:
     def start(self) -> None:
         if self.child is not None:
             return
+        if self.load_error is not None:
+            # Importing failed in a fresh process before; it would fail (or hang) the same way again.
+            raise self.load_error
         if self.restarts > self.MAX_RESTARTS:
             raise StudentCrashed("the submission crashed its process too many times; grading stopped")
         self.restarts += 1
         self.child = self.launcher.spawn(self.limits)
-        self.output = _OutputCollector(self.child.output_fd, self.limits.output_bytes)
-        self._outputs.append(self.output)
+        self.output = _OutputCollector(self.child.output_fd, self._output)
         self.output.start()
-        self.load_error = None
         try:
             self._request(
                 {
@@ -182,13 +219,8 @@ class StudentProcess:
         self.close()
 
     def output_text(self) -> tuple[str, int]:
-        """Everything the student's code printed (capped), and how many bytes were dropped."""
-        texts, dropped = [], 0
-        for collector in self._outputs:
-            t, d = collector.text()
-            texts.append(t)
-            dropped += d
-        return "".join(texts), dropped
+        """Everything the student's code printed (capped for the whole run), and how many bytes were dropped."""
+        return self._output.text()
 
     # ------------------------------------------------------------------ operations
     def call(self, name: str, *args: Any, module: str | None = None, reply: bool = True, quiet: bool = False,
@@ -241,8 +273,9 @@ class StudentProcess:
         }
         try:
             return self._op(header, arrays, during=label, timed=True)
-        except StudentTimeout:
-            self.timed_out.add(label)
+        except StudentTimeout as exc:
+            if exc is not self.load_error:
+                self.timed_out.add(label)
             raise
 
     def _op(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
@@ -250,6 +283,7 @@ class StudentProcess:
         if self.load_error is not None:
             raise self.load_error
         return self._request(header, arrays, during, timed)
+
 
     def _request(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
         assert self.child is not None
@@ -275,18 +309,19 @@ class StudentProcess:
                 return protocol.decode_value(answer.get("value"), out_arrays)
             if answer.get("ok") is not False or not isinstance(answer.get("error"), dict):
                 raise protocol.ProtocolError("answer is neither a value nor an error")
-        except protocol.ProtocolError as exc:
+        except (protocol.ProtocolError, TypeError, ValueError, KeyError, RecursionError, OverflowError,
+                MemoryError) as exc:
             self._kill()
             raise StudentProtocolError(
-                f"the process sent an invalid answer while {during} ({exc}); "
+                f"the process sent an invalid answer while {during} ({scrub(str(exc))[:200]}); "
                 "did the code write to the grader's channel or replace its internals?"
             ) from None
         raise self._error_from(answer["error"], during)
 
     def _error_from(self, err: dict[str, Any], during: str) -> StudentError:
-        exc_type = str(err.get("type", "Exception"))[:100]
-        message = str(err.get("message", ""))[:4000]
-        tb = str(err.get("traceback", ""))[:8000]
+        exc_type = scrub(str(err.get("type", "Exception"))[:100])
+        message = scrub(str(err.get("message", ""))[:4000])
+        tb = scrub(str(err.get("traceback", ""))[:8000])
         if exc_type == "LookupError" and message.startswith("missing:"):
             name = message[len("missing:") :]
             filename = self.modules[next(iter(self.modules))][0]
@@ -331,7 +366,8 @@ class StudentProcess:
         if n > (self.limits.frame_mb << 20) + protocol.MAX_HEADER_BYTES:
             self._kill()
             raise StudentProtocolError(
-                f"while {during}, the answer was larger than the {self.limits.frame_mb} MB limit"
+                f"while {during}, the process announced an answer of {n} bytes, more than the "
+                f"{self.limits.frame_mb} MB limit (or wrote garbage to the grader's channel)"
             )
         return self._read_exact(n, deadline, during)
 
@@ -371,7 +407,13 @@ class StudentProcess:
 
     def _died(self, during: str) -> None:
         assert self.child is not None
-        code = self.child.wait(2)  # the real exit status, before our own SIGKILL could mask it
+        child = self.child
+        code = child.wait(2)  # the real exit status, before our own SIGKILL could mask it
         killed = self._kill()
         code = killed if code is None else code
+        if child.oom:
+            raise StudentCrashed(f"the process was killed for exceeding the memory limit "
+                                 f"({self.limits.memory_mb} MB) while {during}")
+        if code == SETUP_FAILED:
+            raise StudentCrashed(f"the sandbox could not be set up while {during}")
         raise StudentCrashed(f"the process {describe_exit(code)} while {during}")
