@@ -57,9 +57,12 @@ def _read_files(assignment: Any, paths: tuple[str, ...]) -> dict[str, bytes]:
     return files
 
 
-def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, seed: int | None) -> None:
+def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, seed: int | None,
+         unsafe: bool = False) -> None:
     from worker.assignments import AssignmentError, UnknownAssignment, get_assignment
     from worker.engine import grade
+    from worker.sandbox import SubprocessLauncher, default_launcher
+    from worker.sandbox.hardened import SandboxUnavailable
 
     try:
         assignment = get_assignment(assignment_id)
@@ -72,7 +75,18 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
     if not as_json:
         click.echo(f"{'Grading' if mode == 'grade' else 'Checking'} {', '.join(files)} for {assignment.title} ...",
                    err=True)
-    report = grade(assignment, files, seed=seed, mode=mode)
+    if mode == "check" or unsafe:
+        # The offline self-check runs the student's own code on the student's own machine.
+        launcher = SubprocessLauncher()
+        if unsafe:
+            click.echo("warning: --unsafe-no-sandbox: the code runs without isolation", err=True)
+    else:
+        try:
+            launcher = default_launcher()
+        except SandboxUnavailable as exc:
+            click.echo(f"error: {exc} (see `grader doctor`; --unsafe-no-sandbox skips isolation)", err=True)
+            sys.exit(1)
+    report = grade(assignment, files, seed=seed, mode=mode, launcher=launcher)
     if as_json:
         click.echo(json.dumps(report, indent=2, allow_nan=False, default=str))
     else:
@@ -93,9 +107,11 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print the r
 @click.argument("files", nargs=-1, required=True)
 @_json_option
 @_seed_option
-def grade_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int | None) -> None:
-    """Full server-side grading of local FILES for ASSIGNMENT (with the reference; for instructors)."""
-    _run(assignment, files, "grade", as_json, seed)
+@click.option("--unsafe-no-sandbox", "unsafe", is_flag=True,
+              help="Run the code WITHOUT the sandbox (only for code you trust, on a machine that cannot isolate).")
+def grade_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int | None, unsafe: bool) -> None:
+    """Full server-side grading of local FILES for ASSIGNMENT (with the reference and the sandbox)."""
+    _run(assignment, files, "grade", as_json, seed, unsafe)
 
 
 @main.command("check")
@@ -108,6 +124,42 @@ def check_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int 
     _run(assignment, files, "check", as_json, seed)
 
 
+@main.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def doctor_cmd(as_json: bool) -> None:
+    """Show which sandbox layers are active on this machine and run the sandbox self-test."""
+    from worker.sandbox import unsafe_opt_out
+    from worker.sandbox.hardened import ForkServerLauncher, SandboxUnavailable, describe_layers
+
+    launcher = ForkServerLauncher()
+    try:
+        launcher.start()
+        result = launcher.self_test()
+    except SandboxUnavailable as exc:
+        result = {"ok": False, "error": str(exc), "checks": [], "layers": launcher.layers}
+    finally:
+        launcher.close()
+    result["notes"] = launcher.notes
+    result["unsafe_opt_out"] = unsafe_opt_out()
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in result.items() if k != "probe"}, indent=2))
+    else:
+        click.echo("Sandbox layers:")
+        for name, active, detail in describe_layers(result.get("layers", {})):
+            click.echo(f"  [{'x' if active else ' '}] {name}: {detail}")
+        for note in result["notes"]:
+            click.echo(f"  note: {note}")
+        click.echo("Self-test:")
+        if result.get("error"):
+            click.echo(f"  FAILED: {result['error']}")
+        for name, ok, detail in result.get("checks", []):
+            click.echo(f"  {'ok  ' if ok else 'FAIL'} {name} ({detail})")
+        click.echo("Result: " + ("the sandbox works" if result["ok"] else "the sandbox is NOT working"))
+        if result["unsafe_opt_out"]:
+            click.echo("warning: GRADER_UNSAFE_NO_SANDBOX is set: the worker grades WITHOUT the sandbox")
+    sys.exit(0 if result["ok"] else 1)
+
+
 @main.command("assignments")
 def assignments_cmd() -> None:
     """List the assignments, their files and points."""
@@ -116,6 +168,16 @@ def assignments_cmd() -> None:
     for aid in list_assignment_ids():
         a = get_assignment(aid)
         click.echo(f"{aid:15} {a.max_score:5g} pts  {', '.join(a.files):20} {a.title}")
+
+
+def _register_service_commands() -> None:
+    # dev, serve, worker, db, users, tokens, gradebook, login, submit, status, ... (grader/commands.py)
+    from grader.commands import register
+
+    register(main)
+
+
+_register_service_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

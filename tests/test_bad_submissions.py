@@ -497,17 +497,19 @@ def test_hang_at_import_time_is_reported_as_such() -> None:
 @pytest.mark.parametrize(
     "body, signum, name",
     [
-        pytest.param("import ctypes\nctypes.string_at(0)", 11, "SIGSEGV", id="segfault"),
-        pytest.param("import os\nos.abort()", 6, "SIGABRT", id="abort"),
+        pytest.param("import ctypes\nctypes.string_at(0)", (11,), ("SIGSEGV",), id="segfault"),
+        # In the sandbox the student's process is PID 1 of its namespace, which ignores its own SIGABRT;
+        # glibc's abort() then falls back to a faulting instruction (SIGSEGV).
+        pytest.param("import os\nos.abort()", (6, 11), ("SIGABRT", "SIGSEGV"), id="abort"),
     ],
 )
-def test_interpreter_crash(body: str, signum: int, name: str) -> None:
+def test_interpreter_crash(body: str, signum: tuple[int, ...], name: tuple[str, ...]) -> None:
     report = svm(naive_with(body), limits=FAST)
     assert_graded(report)
     for tid in NAIVE_TESTS:
         t = by_id(report)[tid]
         assert t["status"] == "error"
-        assert f"crashed with signal {signum} {name}" in t["output"], t["output"]
+        assert any(f"crashed with signal {n} {nm}" in t["output"] for n, nm in zip(signum, name)), t["output"]
         assert t["details"]["kind"] == "crashed"
     assert_vectorized_fine(report)  # a fresh process after each crash
 
@@ -629,7 +631,7 @@ assert protocols
 """
 
 FORGERIES = [
-    pytest.param("import os, sys\nos.write(int(sys.argv[2]), b'\\x00' * 7 + b'\\x10GRD1garbagegarbage')\n"
+    pytest.param("import os, sys\nos.write((int(sys.argv[2]) if len(sys.argv) > 2 else 4), b'\\x00' * 7 + b'\\x10GRD1garbagegarbage')\n"
                  "return svm_loss_vectorized(W, X, y, reg)", id="garbage-frame-on-argv-fd"),
     pytest.param("import os\nfor fd in sorted(int(f) for f in os.listdir('/proc/self/fd')):\n"
                  "    if fd >= 3:\n        try:\n            os.write(fd, b'\\xff' * 64)\n"
@@ -638,7 +640,7 @@ FORGERIES = [
     pytest.param("import os, sys, json, struct\n"
                  "h = json.dumps({'seq': 0, 'ok': True, 'value': {'t': 'none'}, 'arrays': []}).encode()\n"
                  "body = b'GRD1' + struct.pack('>I', len(h)) + h\n"
-                 "os.write(int(sys.argv[2]), struct.pack('>Q', len(body)) + body)\n"
+                 "os.write((int(sys.argv[2]) if len(sys.argv) > 2 else 4), struct.pack('>Q', len(body)) + body)\n"
                  "return svm_loss_vectorized(W, X, y, reg)", id="well-formed-frame-out-of-sequence"),
     pytest.param(FIND_PROTOCOL + "for p in protocols:\n    p.ALLOWED_DTYPES = frozenset(p.ALLOWED_DTYPES | {'object'})\n"
                  "loss, dW = svm_loss_vectorized(W, X, y, reg)\nreturn loss, dW.astype(object)",

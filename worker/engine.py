@@ -30,7 +30,7 @@ from worker.sandbox import (
     StudentCodeError,
     StudentError,
     StudentProcess,
-    SubprocessLauncher,
+    default_launcher,
 )
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
     if isinstance(assignment, str):
         assignment = get_assignment(assignment)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    launcher = launcher or SubprocessLauncher()
+    launcher = launcher or default_launcher()
     started = time.monotonic()
     specs = [t for t in assignment.tests if mode == "grade" or t.public]
     report: dict[str, Any] = {

@@ -1,0 +1,363 @@
+"""What one sandboxed job does to itself between ``fork()`` and the student's first line.
+
+Runs in the fork server's child. Order matters (SANDBOX.md's traps):
+session and cgroup slot first, then new mount/PID/IPC/UTS namespaces (a second
+fork makes the student PID 1 of its namespace, so killing it kills everything it
+started), private size-limited tmpfs and the project's trees hidden, a fresh
+``/proc``, rlimits, the slot's unprivileged uid with the parent-death signal
+re-armed (the kernel clears it on a uid change), ``no_new_privs``, Landlock,
+only the channel descriptors, and the seccomp filter last.
+
+Every layer the server reported as available is mandatory here: if one fails
+the job exits with :data:`SETUP_FAILED` and says why on its stderr, rather than
+run student code with less protection than ``grader doctor`` promised.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worker.sandbox import linux
+
+SETUP_FAILED = 121
+UID_BASE = 61000
+
+
+@dataclass
+class JailConfig:
+    """Decided once by the fork server; every job applies the same layers."""
+
+    root: bool = True
+    userns: bool = False  # jobs create their own user namespace (unused: the server's own suffices)
+    unprivileged: bool = False  # the server is not root: it runs in a user namespace of its own
+    namespaces: bool = True
+    cgroups: "CgroupSlots | None" = None
+    drop_uid: bool = True
+    landlock_abi: int = 0
+    seccomp: bool = True
+    hide: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    uid_base: int = UID_BASE
+
+    def layers(self) -> dict[str, bool | int]:
+        extra: dict[str, bool | int] = {"user namespace (not root)": self.namespaces} if self.unprivileged else {}
+        return extra | {
+            "network namespace (empty)": True,
+            "own session": True,
+            "mount/PID/IPC/UTS namespaces": self.namespaces,
+            "private tmpfs, project trees hidden, fresh /proc": self.namespaces,
+            "cgroup slot (memory, pids)": self.cgroups is not None,
+            "unprivileged per-slot uid": self.drop_uid,
+            "parent-death signal": True,
+            "no_new_privs": True,
+            "landlock": self.landlock_abi,
+            "seccomp filter": self.seccomp,
+            "rlimits": True,
+        }
+
+
+# --------------------------------------------------------------------------- cgroups
+
+
+class CgroupSlots:
+    """One memory + pids cgroup per slot, under ``grader/`` (v1 hierarchy or v2 unified)."""
+
+    def __init__(self, base: str = "/sys/fs/cgroup", name: str = "cs231n-grader"):
+        self.v2 = os.path.exists(os.path.join(base, "cgroup.controllers")) and not os.path.isdir(
+            os.path.join(base, "memory"))
+        if self.v2:
+            self.roots = {"unified": os.path.join(base, name)}
+        else:
+            self.roots = {"memory": os.path.join(base, "memory", name), "pids": os.path.join(base, "pids", name)}
+        for root in self.roots.values():
+            os.makedirs(root, exist_ok=True)
+        self._limits: dict[int, tuple[int, int]] = {}
+        self._oom_baseline: dict[int, int] = {}
+        if self.v2:
+            _write(os.path.join(self.roots["unified"], "cgroup.subtree_control"), "+memory +pids")
+
+    def dirs(self, slot: int) -> dict[str, str]:
+        return {k: os.path.join(root, f"slot-{slot}") for k, root in self.roots.items()}
+
+    def prepare(self, slot: int, memory_bytes: int, pids: int) -> None:
+        """Make the slot's cgroups exist with these limits and remember its OOM count (called before each job)."""
+        self.kill_all(slot)
+        key = (memory_bytes, pids)
+        if self._limits.get(slot) != key:
+            for kind, d in self.dirs(slot).items():
+                os.makedirs(d, exist_ok=True)
+                if self.v2:
+                    _write(os.path.join(d, "memory.max"), str(memory_bytes))
+                    _write(os.path.join(d, "memory.swap.max"), "0", missing_ok=True)
+                    _write(os.path.join(d, "pids.max"), str(pids))
+                elif kind == "memory":
+                    # memsw (memory + swap) must be raised after and lowered before the memory limit.
+                    _write(os.path.join(d, "memory.memsw.limit_in_bytes"), "-1", missing_ok=True)
+                    _write(os.path.join(d, "memory.limit_in_bytes"), str(memory_bytes))
+                    _write(os.path.join(d, "memory.memsw.limit_in_bytes"), str(memory_bytes), missing_ok=True)
+                else:
+                    _write(os.path.join(d, "pids.max"), str(pids))
+            self._limits[slot] = key
+        self._oom_baseline[slot] = self._oom_kills(slot)
+
+    def join(self, slot: int) -> None:
+        for d in self.dirs(slot).values():
+            _write(os.path.join(d, "cgroup.procs"), str(os.getpid()))
+
+    def _oom_kills(self, slot: int) -> int:
+        d = self.dirs(slot)
+        path = Path(d["unified"], "memory.events") if self.v2 else Path(d["memory"], "memory.oom_control")
+        try:
+            for line in path.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def oom(self, slot: int) -> bool:
+        """Did the kernel's OOM killer kill something in the slot since :meth:`prepare`?"""
+        return self._oom_kills(slot) > self._oom_baseline.get(slot, 0)
+
+    def pids(self, slot: int) -> list[int]:
+        out: set[int] = set()
+        for d in self.dirs(slot).values():
+            try:
+                out.update(int(p) for p in Path(d, "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(out)
+
+    def kill_all(self, slot: int) -> None:
+        """SIGKILL whatever is left in the slot (nothing should be: PID 1 of the job's namespace took it along)."""
+        if self.v2:
+            _write(os.path.join(self.dirs(slot)["unified"], "cgroup.kill"), "1", missing_ok=True)
+        for _ in range(3):
+            pids = self.pids(slot)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _write(path: str, value: str, missing_ok: bool = False) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+    except OSError as exc:
+        if not (missing_ok and exc.errno in (errno.EINVAL, errno.EACCES, errno.EPERM)):
+            raise
+
+
+# --------------------------------------------------------------------------- seccomp
+
+# Denied with EPERM (the student sees PermissionError: "Operation not permitted").
+DENIED_SYSCALLS = [
+    # network
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    # new processes and programs
+    "fork", "vfork", "clone", "execve", "execveat",
+    # other processes' memory and descriptors
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd",
+    # namespaces and mounts
+    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "open_tree", "move_mount", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr",
+    # kernel attack surface
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "keyctl", "add_key", "request_key",
+    "userfaultfd", "perf_event_open", "fanotify_init", "name_to_handle_at", "open_by_handle_at",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
+    "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday", "clock_settime", "adjtimex",
+    "sethostname", "setdomainname", "iopl", "ioperm", "mknod", "mknodat", "personality",
+    # identity
+    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid",
+    "capset",
+]
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+
+
+def build_seccomp_filter() -> Any:
+    """Compile the filter once in the server (pyseccomp: ctypes bindings of libseccomp)."""
+    import pyseccomp as seccomp
+
+    f = seccomp.SyscallFilter(seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            f.add_rule(seccomp.ERRNO(errno.EPERM), name)
+        except (RuntimeError, ValueError, OSError):
+            pass  # a syscall this architecture does not have
+    # glibc falls back from clone3 to clone on ENOSYS, which is denied above.
+    try:
+        f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    except (RuntimeError, ValueError, OSError):
+        pass
+    for request in (TIOCSTI, TIOCLINUX):
+        f.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
+    return f
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def _mount_tmpfs(target: str, size_bytes: int, mode: str = "1777", readonly: bool = False) -> None:
+    flags = linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if readonly else 0)
+    linux.mount("tmpfs", target, "tmpfs", flags, f"size={max(size_bytes, 4096)},mode={mode}")
+
+
+STAGING_CANDIDATES = ("/mnt", "/media", "/srv", "/opt", "/boot")
+TMP_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
+
+
+def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
+    """Cover each hidden tree with an empty read-only tmpfs and each temp directory with a private
+    size-limited one, re-exposing the ``keep`` paths inside them read-only (so a virtualenv inside
+    the project directory, or under /tmp, still works)."""
+    stage_root = next((p for p in STAGING_CANDIDATES if os.path.isdir(p)), None)
+    if stage_root is None:
+        raise OSError(errno.ENOENT, "no directory to stage mounts on")
+    _mount_tmpfs(stage_root, 1 << 20, mode="0700")
+    covers = [(os.path.realpath(h), False) for h in hide if os.path.isdir(h)]
+    covers += [(t, True) for t in TMP_DIRS if os.path.isdir(t)]
+    covers = sorted(set(covers), key=lambda c: len(c[0]))
+    keep_real = [os.path.realpath(k) for k in keep if os.path.isdir(k)]
+    for i, (target, writable) in enumerate(covers):
+        if os.path.realpath(stage_root) == target:
+            continue
+        staged = []
+        for j, k in enumerate(p for p in keep_real if (p + "/").startswith(target + "/")):
+            stage = os.path.join(stage_root, f"keep-{i}-{j}")
+            os.mkdir(stage)
+            linux.mount(k, stage, None, linux.MS_BIND | linux.MS_REC)
+            staged.append((stage, k))
+        _mount_tmpfs(target, tmp_bytes if writable else 1 << 20, mode="1777" if writable else "0755")
+        for stage, k in staged:
+            os.makedirs(k, mode=0o755, exist_ok=True)
+            linux.mount(stage, k, None, linux.MS_MOVE)
+            linux.mount("none", k, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_REC)
+        if not writable:
+            linux.mount("none", target, None, linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
+    linux.umount(stage_root)
+    if any(os.path.realpath(stage_root) == t for t, _ in covers):
+        _mount_tmpfs(stage_root, 1 << 20, mode="0755", readonly=True)
+
+
+def _set_rlimits(limits: dict[str, int]) -> None:
+    def cap(which: int, value: int) -> None:
+        resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, limits["memory_bytes"])
+    cap(resource.RLIMIT_CPU, limits["cpu_seconds"])
+    cap(resource.RLIMIT_FSIZE, limits["file_bytes"])
+    cap(resource.RLIMIT_NOFILE, 256)
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_NPROC, limits["processes"])
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, resp_fd: int, out_fd: int,
+              seccomp_filter: Any, server_pid: int) -> tuple[int, int]:
+    """Apply every layer; returns the channel fds (renumbered 3 and 4) in the process that runs student code.
+
+    Called in the server's forked child. The intermediate process that waits for the namespace's PID 1
+    never returns from here.
+    """
+    try:
+        os.setsid()
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != server_pid:
+            os._exit(SETUP_FAILED)
+        if cfg.cgroups is not None:
+            cfg.cgroups.join(slot)
+        if cfg.namespaces:
+            flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+            if cfg.userns:
+                uid, gid = os.getuid(), os.getgid()
+                linux.unshare(flags | linux.CLONE_NEWUSER)
+                _write("/proc/self/setgroups", "deny")
+                _write("/proc/self/uid_map", f"0 {uid} 1")
+                _write("/proc/self/gid_map", f"0 {gid} 1")
+            else:
+                linux.unshare(flags)
+            pid = os.fork()
+            if pid:
+                _wait_and_mirror(pid, keep={out_fd})
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # PID 1 dies with the job process
+            linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+            _cover_trees(cfg.hide, cfg.keep, limits["file_bytes"])
+            linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+            linux.sethostname("sandbox")
+        _set_rlimits(limits)
+        os.chdir("/tmp")
+        if cfg.drop_uid:
+            uid = cfg.uid_base + slot
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the uid change: re-arm
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+        if cfg.landlock_abi:
+            linux.landlock_restrict(read_paths=["/"], write_paths=["/tmp", "/dev/shm", "/var/tmp"],
+                                    device_paths=["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"])
+        # stdin from /dev/null, stdout/stderr into the capped output pipe, the channel on 3 and 4.
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.dup2(req_fd, 3)
+        os.dup2(resp_fd, 4)
+        _close_fds_except({0, 1, 2, 3, 4})
+        os.environ.clear()
+        os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
+                           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+        sys.dont_write_bytecode = True
+        if cfg.seccomp:
+            seccomp_filter.load()
+        return 3, 4
+    except BaseException as exc:  # noqa: BLE001 - report and refuse to run the student unprotected
+        try:
+            os.write(2 if out_fd is None else out_fd, f"sandbox setup failed: {exc!r}\n".encode())
+        except OSError:
+            pass
+        os._exit(SETUP_FAILED)
+
+
+def _wait_and_mirror(pid: int, keep: set[int]) -> None:
+    """The intermediate process: wait for the namespace's PID 1 and exit the same way it did."""
+    _close_fds_except(set())
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(SETUP_FAILED)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL) if sig not in (signal.SIGKILL, signal.SIGSTOP) else None
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else SETUP_FAILED)
