@@ -50,6 +50,25 @@ def _preload() -> None:
             pass
 
 
+def _tune_malloc() -> None:
+    """Keep freed memory for reuse instead of returning it to the kernel.
+
+    numpy's large arrays are mmap'ed and unmapped by default, so a fresh job pays page faults (and
+    cgroup charges) on every allocation, where a long-running process would have raised glibc's
+    dynamic threshold long ago. Jobs are short and capped by their cgroup, so holding memory is fine.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 32 << 20)
+        libc.mallopt(m_trim_threshold, 256 << 20)
+    except (OSError, AttributeError):
+        pass
+
+
 def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     """Set up what the server itself needs (its network namespace) and decide the per-job layers."""
     from worker.sandbox import linux
@@ -99,6 +118,7 @@ def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
 
 
 def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
+    from worker.sandbox import linux
     from worker.sandbox.child import Child, install_compat_shims
     from worker.sandbox.jail import SETUP_FAILED, enter_job
 
@@ -109,7 +129,9 @@ def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
     # otherwise touch (and so copy-on-write) every page of the server's heap.
     gc.collect()
     gc.freeze()
+    _tune_malloc()
     server_pid = os.getpid()
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     jobs: dict[int, int] = {}  # pid -> slot
 
     wake_r, wake_w = os.pipe()
@@ -168,6 +190,12 @@ def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
                   "error": str(exc)})
             continue
         req_fd, resp_fd, out_fd = fds
+        if cfg.namespaces:
+            # Make the next child PID 1 of a fresh PID namespace (one fork per job, no intermediate):
+            # setns back to our own namespace first, because unshare(CLONE_NEWPID) refuses to run
+            # twice while the namespace for children differs from our own.
+            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
+            linux.unshare(linux.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:  # the job
             try:
@@ -176,6 +204,7 @@ def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
                 ctl.close()
                 os.close(wake_r)
                 os.close(wake_w)
+                os.close(own_pid_ns)
                 rfd, wfd = enter_job(cfg, slot, limits, req_fd, resp_fd, out_fd, seccomp_filter, server_pid)
                 Child(rfd, wfd).serve()
             except BaseException:  # noqa: BLE001

@@ -190,8 +190,11 @@ TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 
 
-def build_seccomp_filter() -> Any:
-    """Compile the filter once in the server (pyseccomp: ctypes bindings of libseccomp)."""
+def build_seccomp_filter() -> bytes:
+    """Compile the filter once in the server (pyseccomp: ctypes bindings of libseccomp) and return the
+    BPF program; each job installs it with :func:`linux.seccomp_load_bpf`."""
+    import tempfile
+
     import pyseccomp as seccomp
 
     f = seccomp.SyscallFilter(seccomp.ALLOW)
@@ -207,7 +210,10 @@ def build_seccomp_filter() -> Any:
         pass
     for request in (TIOCSTI, TIOCLINUX):
         f.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
-    return f
+    with tempfile.TemporaryFile() as out:
+        f.export_bpf(out)
+        out.seek(0)
+        return out.read()
 
 
 # --------------------------------------------------------------------------- the job
@@ -222,6 +228,14 @@ STAGING_CANDIDATES = ("/mnt", "/media", "/srv", "/opt", "/boot")
 TMP_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
 
 
+def _non_empty(path: str) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return True
+
+
 def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
     """Cover each hidden tree with an empty read-only tmpfs and each temp directory with a private
     size-limited one, re-exposing the ``keep`` paths inside them read-only (so a virtualenv inside
@@ -230,7 +244,7 @@ def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
     if stage_root is None:
         raise OSError(errno.ENOENT, "no directory to stage mounts on")
     _mount_tmpfs(stage_root, 1 << 20, mode="0700")
-    covers = [(os.path.realpath(h), False) for h in hide if os.path.isdir(h)]
+    covers = [(os.path.realpath(h), False) for h in hide if os.path.isdir(h) and _non_empty(h)]
     covers += [(t, True) for t in TMP_DIRS if os.path.isdir(t)]
     covers = sorted(set(covers), key=lambda c: len(c[0]))
     keep_real = [os.path.realpath(k) for k in keep if os.path.isdir(k)]
@@ -278,33 +292,23 @@ def _close_fds_except(keep: set[int]) -> None:
 
 
 def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, resp_fd: int, out_fd: int,
-              seccomp_filter: Any, server_pid: int) -> tuple[int, int]:
-    """Apply every layer; returns the channel fds (renumbered 3 and 4) in the process that runs student code.
+              seccomp_filter: bytes | None, server_pid: int) -> tuple[int, int]:
+    """Apply every layer; returns the channel fds (renumbered 3 and 4) for the student's calls.
 
-    Called in the server's forked child. The intermediate process that waits for the namespace's PID 1
-    never returns from here.
+    Called in the server's forked child, which is PID 1 of its own PID namespace.
     """
     try:
         os.setsid()
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != server_pid:
+        # The server died before the parent-death signal was armed? (As PID 1 of a new namespace
+        # the parent is outside it and getppid() is 0.)
+        if os.getppid() not in (server_pid, 0):
             os._exit(SETUP_FAILED)
         if cfg.cgroups is not None:
             cfg.cgroups.join(slot)
         if cfg.namespaces:
-            flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-            if cfg.userns:
-                uid, gid = os.getuid(), os.getgid()
-                linux.unshare(flags | linux.CLONE_NEWUSER)
-                _write("/proc/self/setgroups", "deny")
-                _write("/proc/self/uid_map", f"0 {uid} 1")
-                _write("/proc/self/gid_map", f"0 {gid} 1")
-            else:
-                linux.unshare(flags)
-            pid = os.fork()
-            if pid:
-                _wait_and_mirror(pid, keep={out_fd})
-            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # PID 1 dies with the job process
+            # The server forked us as PID 1 of a new PID namespace: killing us kills all we start.
+            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
             linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
             _cover_trees(cfg.hide, cfg.keep, limits["file_bytes"])
             linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
@@ -334,7 +338,7 @@ def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, r
                            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
         sys.dont_write_bytecode = True
         if cfg.seccomp:
-            seccomp_filter.load()
+            linux.seccomp_load_bpf(seccomp_filter)
         return 3, 4
     except BaseException as exc:  # noqa: BLE001 - report and refuse to run the student unprotected
         try:
@@ -342,22 +346,3 @@ def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, r
         except OSError:
             pass
         os._exit(SETUP_FAILED)
-
-
-def _wait_and_mirror(pid: int, keep: set[int]) -> None:
-    """The intermediate process: wait for the namespace's PID 1 and exit the same way it did."""
-    _close_fds_except(set())
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            os._exit(SETUP_FAILED)
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL) if sig not in (signal.SIGKILL, signal.SIGSTOP) else None
-        os.kill(os.getpid(), sig)
-        os._exit(128 + sig)
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else SETUP_FAILED)

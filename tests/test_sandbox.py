@@ -1,0 +1,220 @@
+"""The hardened sandbox as a component: results bit-identical to an in-process run, concurrent jobs
+isolated from each other, limits enforced, a dead server replaced, and the self-test.
+
+The attack suite is tests/test_hostile.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SUBMISSIONS
+from worker.engine import grade
+from worker.sandbox import Limits, StudentProcess
+from worker.sandbox.hardened import ForkServerLauncher
+from worker.sandbox.session import StudentCrashed, StudentError
+
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    assert os.geteuid() == 0, "the sandbox tests need root (every layer); CI runs as root"
+    launcher = ForkServerLauncher()
+    launcher.start()
+    yield launcher
+    launcher.close()
+
+
+def _import_fixture(path: Path):
+    spec = importlib.util.spec_from_file_location(f"inproc_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    import numpy
+
+    numpy.int = int  # the sandbox's compatibility alias, for the 2017 style
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("assignment,name,functions", [
+    ("svm", "correct_loops", ["svm_loss_naive", "svm_loss_vectorized"]),
+    ("softmax", "correct_logsumexp", ["softmax_loss_naive", "softmax_loss_vectorized"]),
+])
+def test_numbers_are_bit_identical_to_an_in_process_run(launcher, assignment, name, functions):
+    from threadpoolctl import threadpool_limits
+
+    path = SUBMISSIONS / assignment / f"{name}.py"
+    module = _import_fixture(path)
+    rng = np.random.default_rng(7)
+    W = 0.01 * rng.standard_normal((30, 10))
+    X = rng.standard_normal((40, 30))
+    y = rng.integers(0, 10, 40)
+    with StudentProcess(launcher, Limits(), {assignment: (path.name, path.read_text())}) as process, \
+            threadpool_limits(1):
+        for func in functions:
+            for reg in (0.0, 0.1, 50.0):
+                loss_s, dW_s = process.call(func, W, X, y, reg)
+                loss_i, dW_i = getattr(module, func)(W.copy(), X.copy(), y.copy(), reg)
+                assert loss_s == loss_i and dW_s.dtype == dW_i.dtype
+                assert np.array_equal(dW_s, dW_i), func
+
+
+def test_net_numbers_are_bit_identical(launcher):
+    path = SUBMISSIONS / "two_layer_net" / "correct_canonical.py"
+    module = _import_fixture(path)
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.standard_normal((8, 12)), "b1": rng.standard_normal(12), "W2": rng.standard_normal((12, 4)),
+              "b2": rng.standard_normal(4)}
+    X, y = rng.standard_normal((15, 8)), rng.integers(0, 4, 15)
+    with StudentProcess(launcher, Limits(), {"neural_net": ("neural_net.py", path.read_text())}) as process:
+        process.new("net", "TwoLayerNet", 8, 12, 4)
+        local = module.TwoLayerNet(8, 12, 4)
+        for key, value in params.items():
+            process.setitem("net", "params", key, value)
+            local.params[key] = value.copy()
+        loss_s, grads_s = process.call_method("net", "loss", X, y, reg=0.3)
+        loss_i, grads_i = local.loss(X, y, reg=0.3)
+    assert loss_s == loss_i
+    assert all(np.array_equal(grads_s[k], grads_i[k]) for k in params)
+
+
+@pytest.mark.parametrize("assignment,name", [("svm", "correct_choose"), ("two_layer_net", "correct_alt")])
+def test_correct_submissions_get_full_marks_through_the_sandbox(launcher, assignment, name):
+    from conftest import fixture_files
+
+    report = grade(assignment, fixture_files(assignment, name), seed=17, launcher=launcher)
+    assert report["sandbox"] == "forkserver"
+    assert report["score"] == report["max_score"]
+
+
+PEEK = """
+import os
+def who():
+    return {"uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+            "cgroup": open("/proc/self/cgroup").read(), "tmp": sorted(os.listdir("/tmp"))}
+def leave_file(name):
+    open("/tmp/" + name, "w").write("secret of " + name)
+    return name
+def try_kill(pid):
+    try:
+        os.kill(pid, 9)
+        return "killed"
+    except OSError as exc:
+        return type(exc).__name__
+def spin(seconds):
+    import time
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+    return seconds
+"""
+
+
+def test_concurrent_jobs_get_their_own_slot_and_cannot_see_each_other(launcher):
+    a = StudentProcess(launcher, Limits(), {"peek": ("peek.py", PEEK)})
+    b = StudentProcess(launcher, Limits(), {"peek": ("peek.py", PEEK)})
+    with a, b:
+        a.call("leave_file", "from_a")
+        who_a, who_b = a.call("who"), b.call("who")
+        assert who_a["uid"] != who_b["uid"] and min(who_a["uid"], who_b["uid"]) >= 1000
+        assert who_a["cgroup"] != who_b["cgroup"]
+        assert who_a["pids"] == who_b["pids"] == [1]  # each is alone in its PID namespace
+        assert "from_a" in who_a["tmp"] and "from_a" not in who_b["tmp"]  # private /tmp
+        assert b.call("try_kill", a.child.pid) in ("ProcessLookupError", "PermissionError")
+        # one job spinning does not stop the other from answering
+        result: dict = {}
+        spinner = threading.Thread(target=lambda: result.update(spin=a.call("spin", 1.0)))
+        spinner.start()
+        started = time.monotonic()
+        assert b.call("who")["uid"] == who_b["uid"]
+        assert time.monotonic() - started < 0.5
+        spinner.join()
+
+
+def test_nothing_a_job_writes_survives_it(launcher):
+    with StudentProcess(launcher, Limits(), {"peek": ("peek.py", PEEK)}) as process:
+        process.call("leave_file", "leftover")
+    with StudentProcess(launcher, Limits(), {"peek": ("peek.py", PEEK)}) as process:
+        assert "leftover" not in process.call("who")["tmp"]
+    assert not os.path.exists("/tmp/leftover")
+
+
+MEMORY = """
+import numpy as np
+def grab(mb):
+    blocks = []
+    for _ in range(mb // 16):
+        blocks.append(np.ones(16 << 17))  # 16 MB each, touched
+    return len(blocks)
+def fill_disk(mb):
+    with open("/tmp/big", "wb") as f:
+        for _ in range(mb):
+            f.write(b"x" * (1 << 20))
+    return mb
+"""
+
+
+def test_memory_and_disk_limits_apply(launcher):
+    limits = Limits(memory_mb=400, disk_mb=8, call_seconds=20)
+    with StudentProcess(launcher, limits, {"mem": ("mem.py", MEMORY)}) as process:
+        with pytest.raises(StudentError) as info:
+            process.call("grab", 1000)
+        assert "MemoryError" in str(info.value) or "memory limit" in str(info.value)
+        with pytest.raises(StudentError) as info:
+            process.call("fill_disk", 64)
+        assert "No space left" in str(info.value) or "File too large" in str(info.value)
+        assert process.call("grab", 48) == 3  # well under the limit: fine
+
+
+def test_limits_come_from_assignment_toml():
+    from worker.assignments import get_assignment
+
+    net = get_assignment("two_layer_net")
+    assert net.limits.call_seconds == 30 and net.limits.memory_mb == 2048
+    # The digits training fits comfortably: the correct net's run is far below the call limit.
+    from conftest import fixture_files
+
+    report = grade("two_layer_net", fixture_files("two_layer_net", "correct_canonical"), seed=2)
+    digits = next(t for t in report["tests"] if t["id"] == "train_digits")
+    assert digits["status"] == "passed" and digits["details"]["seconds"] < net.limits.call_seconds / 5
+
+
+def test_a_killed_server_is_replaced_and_its_jobs_die(launcher):
+    process = StudentProcess(launcher, Limits(call_seconds=5), {"peek": ("peek.py", PEEK)})
+    process.start()
+    job_pid = process.child.pid
+    os.kill(launcher.server_pid, signal.SIGKILL)
+    with pytest.raises(StudentCrashed):
+        process.call("spin", 3)
+    process.close()
+    time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{job_pid}") or "Z" in Path(f"/proc/{job_pid}/stat").read_text().split()[2]
+    with StudentProcess(launcher, Limits(), {"peek": ("peek.py", PEEK)}) as again:
+        assert again.call("who")["pids"] == [1]
+
+
+def test_self_test_passes_and_doctor_reports_it(launcher):
+    result = launcher.self_test()
+    assert result["ok"], result["checks"]
+    assert len(result["checks"]) >= 10
+    out = subprocess.run([str(Path(sys.executable).parent / "grader"), "doctor", "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    doctor = json.loads(out.stdout)
+    assert doctor["ok"] and doctor["layers"]["seccomp filter"] and doctor["layers"]["landlock"] >= 1
+
+
+def test_no_isolation_means_refusal():
+    launcher = ForkServerLauncher()
+    launcher.layers = {"mount/PID/IPC/UTS namespaces": False, "seccomp filter": False, "landlock": 0}
+    assert not launcher.isolates()
