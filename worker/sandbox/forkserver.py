@@ -132,6 +132,11 @@ def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
     _tune_malloc()
     server_pid = os.getpid()
     own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    if cfg.namespaces:
+        try:
+            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
+        except OSError:
+            cfg.server_pid_ns = False
     jobs: dict[int, int] = {}  # pid -> slot
 
     wake_r, wake_w = os.pipe()
@@ -190,7 +195,7 @@ def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
                   "error": str(exc)})
             continue
         req_fd, resp_fd, out_fd = fds
-        if cfg.namespaces:
+        if cfg.namespaces and cfg.server_pid_ns:
             # Make the next child PID 1 of a fresh PID namespace (one fork per job, no intermediate):
             # setns back to our own namespace first, because unshare(CLONE_NEWPID) refuses to run
             # twice while the namespace for children differs from our own.

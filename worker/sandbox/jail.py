@@ -37,6 +37,10 @@ class JailConfig:
     root: bool = True
     userns: bool = False  # jobs create their own user namespace (unused: the server's own suffices)
     unprivileged: bool = False  # the server is not root: it runs in a user namespace of its own
+    # True: the server forks each job as PID 1 of a fresh PID namespace (one fork). False (in a user
+    # namespace, where setns on the server's own PID namespace is refused): the job unshares its PID
+    # namespace itself and forks PID 1, then waits for it and exits the same way.
+    server_pid_ns: bool = True
     namespaces: bool = True
     cgroups: "CgroupSlots | None" = None
     drop_uid: bool = True
@@ -307,8 +311,16 @@ def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, r
         if cfg.cgroups is not None:
             cfg.cgroups.join(slot)
         if cfg.namespaces:
-            # The server forked us as PID 1 of a new PID namespace: killing us kills all we start.
-            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
+            # As PID 1 of a new PID namespace, killing us kills everything we start.
+            flags = linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+            if cfg.server_pid_ns:
+                linux.unshare(flags)  # the server already made us PID 1
+            else:
+                linux.unshare(flags | linux.CLONE_NEWPID)
+                pid = os.fork()
+                if pid:
+                    _wait_and_mirror(pid)
+                linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the waiting parent
             linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
             _cover_trees(cfg.hide, cfg.keep, limits["file_bytes"])
             linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
@@ -346,3 +358,23 @@ def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, r
         except OSError:
             pass
         os._exit(SETUP_FAILED)
+
+
+def _wait_and_mirror(pid: int) -> None:
+    """The job's first process (user-namespace mode): wait for PID 1 and exit the same way it did."""
+    _close_fds_except(set())
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(SETUP_FAILED)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else SETUP_FAILED)
