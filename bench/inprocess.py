@@ -32,7 +32,7 @@ class InProcessChild(ChildHandle):
         self._closed = True
         os.close(self.request_fd)  # end of requests: the serve() loop returns
         self.thread.join(5)
-        for fd in (self.response_fd, self.output_fd, *self.own):
+        for fd in (self.response_fd, *self.own):
             try:
                 os.close(fd)
             except OSError:

@@ -117,108 +117,187 @@ def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     return cfg, seccomp_filter, notes
 
 
-def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
-    from worker.sandbox import linux
-    from worker.sandbox.child import Child, install_compat_shims
-    from worker.sandbox.jail import SETUP_FAILED, enter_job
+class _Server:
+    """The server's loop: spawn requests in, exit events out, and one warm job kept ready.
 
-    cfg, seccomp_filter, notes = _decide_layers(config)
-    _preload()
-    install_compat_shims()
-    # Move everything imported so far out of the collector's sight: a job's first collection would
-    # otherwise touch (and so copy-on-write) every page of the server's heap.
-    gc.collect()
-    gc.freeze()
-    _tune_malloc()
-    server_pid = os.getpid()
-    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    if cfg.namespaces:
+    A warm job is forked ahead of time and has already done the half of its hardening that needs
+    neither the slot nor the channel (:func:`~worker.sandbox.jail.prepare_job`); a spawn request
+    only hands it the slot, the limits and the pipe ends, so the next job starts in a fraction of
+    the time. The next warm job is forked after the answer is sent.
+    """
+
+    def __init__(self, ctl: socket.socket, config: dict[str, Any]):
+        from worker.sandbox import linux
+
+        self.linux = linux
+        self.ctl = ctl
+        self.cfg, self.seccomp_filter, self.notes = _decide_layers(config)
+        _preload()
+        from worker.sandbox.child import install_compat_shims
+
+        install_compat_shims()
+        # Move everything imported so far out of the collector's sight: a job's first collection would
+        # otherwise touch (and so copy-on-write) every page of the server's heap.
+        gc.collect()
+        gc.freeze()
+        _tune_malloc()
+        self.pid = os.getpid()
+        self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if self.cfg.namespaces:
+            try:
+                linux.setns(self.own_pid_ns, linux.CLONE_NEWPID)
+            except OSError:
+                self.cfg.server_pid_ns = False
+        self.jobs: dict[int, int] = {}  # pid -> slot
+        self.warm: tuple[int, socket.socket] | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.ctl.send(json.dumps(msg).encode())
+
+    # ------------------------------------------------------------------ forking
+    def _fork(self) -> int:
+        if self.cfg.namespaces and self.cfg.server_pid_ns:
+            # Make the next child PID 1 of a fresh PID namespace (one fork per job): setns back to our
+            # own namespace first, as unshare(CLONE_NEWPID) refuses to run twice otherwise.
+            self.linux.setns(self.own_pid_ns, self.linux.CLONE_NEWPID)
+            self.linux.unshare(self.linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (self.wake_r, self.wake_w, self.own_pid_ns):
+                os.close(fd)
+            self.ctl.close()
+        return pid
+
+    def _serve_job(self, slot: int, limits: dict[str, Any], fds: list[int]) -> None:
+        """In the job, after prepare_job: finish hardening and answer the student's calls. Never returns."""
+        from worker.sandbox.child import Child
+        from worker.sandbox.jail import finish_job, setup_failed
+
         try:
-            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
-        except OSError:
-            cfg.server_pid_ns = False
-    jobs: dict[int, int] = {}  # pid -> slot
-
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-
-    def send(msg: dict[str, Any]) -> None:
-        ctl.send(json.dumps(msg).encode())
-
-    send({"event": "ready", "pid": server_pid, "layers": cfg.layers(), "notes": notes})
-
-    while True:
+            rfd, wfd = finish_job(self.cfg, slot, limits, *fds, self.seccomp_filter)
+        except BaseException as exc:  # noqa: BLE001
+            setup_failed(exc, fds[2])
         try:
-            readable, _, _ = select.select([ctl, wake_r], [], [])
-        except InterruptedError:
-            continue
-        if wake_r in readable:
-            os.read(wake_r, 4096)
-        # Reap every finished job and tell the worker how it ended. As a child subreaper the server
-        # also inherits (and reaps here) a job's namespace PID 1 whose parent was killed first.
+            Child(rfd, wfd).serve()
+        finally:
+            os._exit(0)
+
+    def make_warm(self) -> None:
+        from worker.sandbox.jail import prepare_job, setup_failed
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = self._fork()
+        if pid == 0:  # the warm job
+            try:
+                ours.close()
+                if self.warm is not None:
+                    self.warm[1].close()
+                prepare_job(self.cfg, self.pid)
+                data, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, 3)
+                if not data or len(fds) != 3:
+                    os._exit(0)
+                theirs.close()
+                request = json.loads(data)
+            except BaseException as exc:  # noqa: BLE001
+                setup_failed(exc, None)
+            self._serve_job(int(request["slot"]), dict(request["limits"]), fds)
+        theirs.close()
+        self.warm = (pid, ours)
+
+    def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
+        slot, limits = int(request["slot"]), dict(request["limits"])
+        if self.cfg.cgroups is not None:
+            self.cfg.cgroups.prepare(slot, limits["memory_bytes"], limits["processes"])
+        if self.warm is not None:
+            pid, sock = self.warm
+            self.warm = None
+            try:
+                socket.send_fds(sock, [json.dumps({"slot": slot, "limits": limits}).encode()], fds)
+                return pid
+            except OSError:
+                pass  # the warm job died: start one the slow way
+            finally:
+                sock.close()
+        pid = self._fork()
+        if pid == 0:
+            from worker.sandbox.jail import prepare_job, setup_failed
+
+            try:
+                prepare_job(self.cfg, self.pid)
+            except BaseException as exc:  # noqa: BLE001
+                setup_failed(exc, fds[2])
+            self._serve_job(slot, limits, fds)
+        return pid
+
+    # ------------------------------------------------------------------ the loop
+    def reap(self) -> None:
+        """Tell the worker how each finished job ended. As a child subreaper the server also inherits
+        (and reaps here) a namespace's PID 1 whose waiting parent was killed first."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                break
+                return
             if pid == 0:
-                break
-            if pid not in jobs:
+                return
+            if self.warm is not None and pid == self.warm[0]:
+                self.warm[1].close()
+                self.warm = None
+            if pid not in self.jobs:
                 continue
-            slot = jobs.pop(pid)
+            slot = self.jobs.pop(pid)
             oom = False
-            if cfg.cgroups is not None:
-                oom = cfg.cgroups.oom(slot)
-                cfg.cgroups.kill_all(slot)
-            send({"event": "exit", "pid": pid, "status": status, "oom": oom})
-        if ctl not in readable:
-            continue
-        try:
-            data, fds, _, _ = socket.recv_fds(ctl, MAX_MESSAGE, 3)
-        except OSError:
-            return
-        if not data:
-            return  # the worker is gone
-        try:
-            request = json.loads(data)
-            if request.get("op") != "spawn" or len(fds) != 3:
-                raise ValueError("bad request")
-            slot, limits = int(request["slot"]), dict(request["limits"])
-            if cfg.cgroups is not None:
-                cfg.cgroups.prepare(slot, limits["memory_bytes"], limits["processes"])
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            for fd in fds:
-                os.close(fd)
-            send({"event": "spawn_failed", "id": request.get("id") if isinstance(request, dict) else None,
-                  "error": str(exc)})
-            continue
-        req_fd, resp_fd, out_fd = fds
-        if cfg.namespaces and cfg.server_pid_ns:
-            # Make the next child PID 1 of a fresh PID namespace (one fork per job, no intermediate):
-            # setns back to our own namespace first, because unshare(CLONE_NEWPID) refuses to run
-            # twice while the namespace for children differs from our own.
-            linux.setns(own_pid_ns, linux.CLONE_NEWPID)
-            linux.unshare(linux.CLONE_NEWPID)
-        pid = os.fork()
-        if pid == 0:  # the job
+            if self.cfg.cgroups is not None:
+                oom = self.cfg.cgroups.oom(slot)
+                self.cfg.cgroups.kill_all(slot)
+            self.send({"event": "exit", "pid": pid, "status": status, "oom": oom})
+
+    def run(self) -> None:
+        self.send({"event": "ready", "pid": self.pid, "layers": self.cfg.layers(), "notes": self.notes})
+        self.make_warm()
+        while True:
             try:
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                ctl.close()
-                os.close(wake_r)
-                os.close(wake_w)
-                os.close(own_pid_ns)
-                rfd, wfd = enter_job(cfg, slot, limits, req_fd, resp_fd, out_fd, seccomp_filter, server_pid)
-                Child(rfd, wfd).serve()
-            except BaseException:  # noqa: BLE001
-                os._exit(SETUP_FAILED)
-            os._exit(0)
-        for fd in fds:
-            os.close(fd)
-        jobs[pid] = slot
-        send({"event": "spawned", "id": request.get("id"), "pid": pid})
+                readable, _, _ = select.select([self.ctl, self.wake_r], [], [])
+            except InterruptedError:
+                continue
+            if self.wake_r in readable:
+                os.read(self.wake_r, 4096)
+            self.reap()
+            if self.ctl not in readable:
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(self.ctl, MAX_MESSAGE, 3)
+            except OSError:
+                return
+            if not data:
+                return  # the worker is gone
+            request: Any = None
+            try:
+                request = json.loads(data)
+                if not isinstance(request, dict) or request.get("op") != "spawn" or len(fds) != 3:
+                    raise ValueError("bad request")
+                pid = self.spawn(request, fds)
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                self.send({"event": "spawn_failed", "id": request.get("id") if isinstance(request, dict) else None,
+                           "error": str(exc)})
+                continue
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            self.jobs[pid] = int(request["slot"])
+            self.send({"event": "spawned", "id": request.get("id"), "pid": pid})
+            if self.warm is None:
+                self.make_warm()
+
+
+def serve(ctl: socket.socket, config: dict[str, Any]) -> None:
+    _Server(ctl, config).run()
 
 
 def main() -> None:  # pragma: no cover - runs as its own process

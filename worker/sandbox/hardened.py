@@ -91,7 +91,7 @@ class ForkServerChild(ChildHandle):
         if self._closed:
             return
         self.kill()
-        for fd in (self.request_fd, self.response_fd, self.output_fd):
+        for fd in (self.request_fd, self.response_fd):
             try:
                 os.close(fd)
             except OSError:

@@ -295,69 +295,83 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass
 
 
-def enter_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, resp_fd: int, out_fd: int,
-              seccomp_filter: bytes | None, server_pid: int) -> tuple[int, int]:
-    """Apply every layer; returns the channel fds (renumbered 3 and 4) for the student's calls.
+DEFAULT_TMP_BYTES = 64 << 20
 
-    Called in the server's forked child, which is PID 1 of its own PID namespace.
-    """
-    try:
-        os.setsid()
-        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The server died before the parent-death signal was armed? (As PID 1 of a new namespace
-        # the parent is outside it and getppid() is 0.)
-        if os.getppid() not in (server_pid, 0):
-            os._exit(SETUP_FAILED)
-        if cfg.cgroups is not None:
-            cfg.cgroups.join(slot)
-        if cfg.namespaces:
-            # As PID 1 of a new PID namespace, killing us kills everything we start.
-            flags = linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-            if cfg.server_pid_ns:
-                linux.unshare(flags)  # the server already made us PID 1
-            else:
-                linux.unshare(flags | linux.CLONE_NEWPID)
-                pid = os.fork()
-                if pid:
-                    _wait_and_mirror(pid)
-                linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the waiting parent
-            linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
-            _cover_trees(cfg.hide, cfg.keep, limits["file_bytes"])
-            linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-            linux.sethostname("sandbox")
-        _set_rlimits(limits)
-        os.chdir("/tmp")
-        if cfg.drop_uid:
-            uid = cfg.uid_base + slot
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the uid change: re-arm
-        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-        if cfg.landlock_abi:
-            linux.landlock_restrict(read_paths=["/"], write_paths=["/tmp", "/dev/shm", "/var/tmp"],
-                                    device_paths=["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"])
-        # stdin from /dev/null, stdout/stderr into the capped output pipe, the channel on 3 and 4.
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(out_fd, 2)
-        os.dup2(req_fd, 3)
-        os.dup2(resp_fd, 4)
-        _close_fds_except({0, 1, 2, 3, 4})
-        os.environ.clear()
-        os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
-                           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-        sys.dont_write_bytecode = True
-        if cfg.seccomp:
-            linux.seccomp_load_bpf(seccomp_filter)
-        return 3, 4
-    except BaseException as exc:  # noqa: BLE001 - report and refuse to run the student unprotected
+
+def prepare_job(cfg: JailConfig, server_pid: int, tmp_bytes: int = DEFAULT_TMP_BYTES) -> None:
+    """The first half, which needs neither the slot nor the channel: it can run before a job is
+    requested (a warm job). Session, parent-death signal, namespaces, covered trees, /proc."""
+    os.setsid()
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    # The server died before the parent-death signal was armed? (As PID 1 of a new namespace
+    # the parent is outside it and getppid() is 0.)
+    if os.getppid() not in (server_pid, 0):
+        os._exit(SETUP_FAILED)
+    if cfg.namespaces:
+        # As PID 1 of a new PID namespace, killing us kills everything we start.
+        flags = linux.CLONE_NEWNS | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
+        if cfg.server_pid_ns:
+            linux.unshare(flags)  # the server already made us PID 1
+        else:
+            linux.unshare(flags | linux.CLONE_NEWPID)
+            pid = os.fork()
+            if pid:
+                _wait_and_mirror(pid)
+            linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the waiting parent
+        linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
+        _cover_trees(cfg.hide, cfg.keep, tmp_bytes)
+        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+        linux.sethostname("sandbox")
+
+
+def finish_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, resp_fd: int, out_fd: int,
+               seccomp_filter: bytes | None, tmp_bytes: int = DEFAULT_TMP_BYTES) -> tuple[int, int]:
+    """The second half, once the slot and the channel are known: cgroup, limits, the slot's uid,
+    no_new_privs, Landlock, only the channel descriptors, seccomp last. Returns the channel fds (3, 4)."""
+    if cfg.cgroups is not None:
+        cfg.cgroups.join(slot)
+    if cfg.namespaces and limits["file_bytes"] != tmp_bytes:
+        for target in TMP_DIRS:
+            if os.path.isdir(target):
+                linux.mount("tmpfs", target, None, linux.MS_REMOUNT | linux.MS_NOSUID | linux.MS_NODEV,
+                            f"size={max(limits['file_bytes'], 4096)}")
+    _set_rlimits(limits)
+    os.chdir("/tmp")
+    if cfg.drop_uid:
+        uid = cfg.uid_base + slot
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the uid change: re-arm
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if cfg.landlock_abi:
+        linux.landlock_restrict(read_paths=["/"], write_paths=list(TMP_DIRS),
+                                device_paths=["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"])
+    # stdin from /dev/null, stdout/stderr into the capped output pipe, the channel on 3 and 4.
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.dup2(req_fd, 3)
+    os.dup2(resp_fd, 4)
+    _close_fds_except({0, 1, 2, 3, 4})
+    os.environ.clear()
+    os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp",
+                       "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    sys.dont_write_bytecode = True
+    if cfg.seccomp and seccomp_filter:
+        linux.seccomp_load_bpf(seccomp_filter)
+    return 3, 4
+
+
+def setup_failed(exc: BaseException, out_fd: int | None) -> None:
+    """Refuse to run the student unprotected: say why on the job's output, exit with SETUP_FAILED."""
+    if out_fd is not None:
         try:
-            os.write(2 if out_fd is None else out_fd, f"sandbox setup failed: {exc!r}\n".encode())
+            os.write(out_fd, f"sandbox setup failed: {exc!r}\n".encode())
         except OSError:
             pass
-        os._exit(SETUP_FAILED)
+    os._exit(SETUP_FAILED)
 
 
 def _wait_and_mirror(pid: int) -> None:

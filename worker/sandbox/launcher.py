@@ -47,7 +47,11 @@ class Limits:
 
 
 class ChildHandle:
-    """One running job: three pipe ends for the trusted side, and how to stop it."""
+    """One running job: three pipe ends for the trusted side, and how to stop it.
+
+    ``close()`` closes the request and answer pipes; the output pipe belongs to whoever drains it
+    (the session's output collector closes it at end of file).
+    """
 
     def __init__(self, pid: int, request_fd: int, response_fd: int, output_fd: int):
         self.pid = pid
@@ -74,7 +78,7 @@ class ChildHandle:
         self._closed = True
         self.kill()
         self.wait(5)
-        for fd in (self.request_fd, self.response_fd, self.output_fd):
+        for fd in (self.request_fd, self.response_fd):
             try:
                 os.close(fd)
             except OSError:

@@ -115,22 +115,51 @@ class _OutputBuffer:
 
 
 class _OutputCollector(threading.Thread):
-    """Drains one child's stdout/stderr pipe so the child never blocks on a full pipe."""
+    """Drains one child's stdout/stderr pipe so the child never blocks on a full pipe.
+
+    It owns the pipe's read end. :meth:`settle` collects what is in the pipe now and stops, without
+    waiting for the end of file that only comes once the whole job has been torn down (the child
+    flushes its output before each answer, so that is everything that matters).
+    """
 
     def __init__(self, fd: int, buffer: _OutputBuffer):
         super().__init__(daemon=True, name="student-output")
         self.fd = fd
         self.buffer = buffer
+        self.wake_r, self.wake_w = os.pipe()
+        self.closed = False
+        self.lock = threading.Lock()
+        os.set_blocking(fd, False)
 
     def run(self) -> None:
-        while True:
-            try:
-                data = os.read(self.fd, 1 << 16)
-            except OSError:
-                return
-            if not data:
-                return
-            self.buffer.add(data)
+        try:
+            stopping = False
+            while True:
+                if not stopping:
+                    readable, _, _ = select.select([self.fd, self.wake_r], [], [])
+                    stopping = self.wake_r in readable
+                try:
+                    data = os.read(self.fd, 1 << 16)
+                except BlockingIOError:
+                    if stopping:
+                        return  # the pipe is empty: all that was written is stored
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.buffer.add(data)
+        finally:
+            with self.lock:  # settle() must never write to a closed (and maybe reused) descriptor
+                self.closed = True
+                for fd in (self.fd, self.wake_r, self.wake_w):
+                    os.close(fd)
+
+    def settle(self, timeout: float = 2.0) -> None:
+        with self.lock:
+            if not self.closed:
+                os.write(self.wake_w, b"x")
+        self.join(timeout)
 
 
 def _grader_paths() -> list[str]:
@@ -205,7 +234,7 @@ class StudentProcess:
         if self.child is not None:
             self.child.close()
             if self.output is not None:
-                self.output.join(2)
+                self.output.settle()
             self.child = None
 
     def close(self) -> None:
