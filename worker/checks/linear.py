@@ -349,10 +349,15 @@ def faster_than_naive(ctx: Context) -> Outcome:
     ratio = t_naive / max(t_vec, 1e-9)
     details = {"naive_seconds": t_naive, "vectorized_seconds": t_vec, "speedup": ratio, "required": 2.0}
     if ratio < 2.0:
+        vec_node = find_function(ctx.tree, func)
+        if vec_node is not None and not loops_reachable(ctx.tree, vec_node):
+            hint = ("No loop was found in it, so the time goes elsewhere: building large strings for print, "
+                    "np.array2string, copies of the data, or a Python-level operation per element")
+        else:
+            hint = "The vectorized version should have no Python loop over samples or classes"
         raise CheckFailed(f"{func} took {t_vec * 1e3:.1f} ms and {naive} {t_naive * 1e3:.1f} ms on {p.shape} "
-                          f"(median of 5, interleaved): only {ratio:.2f}x faster, at least 2x expected",
-                          hint="The vectorized version should have no Python loop over samples or classes",
-                          details=details)
+                          f"(median of 5, interleaved, prints discarded): only {ratio:.2f}x faster, at least 2x "
+                          "expected (this check is worth no points)", hint=hint, details=details)
     return Outcome(f"{ratio:.1f}x faster than {naive} ({t_vec * 1e3:.2f} ms vs {t_naive * 1e3:.2f} ms on {p.shape})",
                    details)
 
