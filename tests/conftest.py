@@ -9,6 +9,9 @@ import pytest
 
 from worker.assignments import get_assignment
 
+# Fixtures of the service tests (database, API, workers): app, client, people, postgres_url, ...
+pytest_plugins = ["service_fixtures"]
+
 SUBMISSIONS = Path(__file__).parent / "submissions"
 FILES = {"svm": "linear_svm.py", "softmax": "softmax.py", "two_layer_net": "neural_net.py"}
 

@@ -1,0 +1,306 @@
+"""The JSON API (``/api/v1``, DESIGN.md): it only translates HTTP to the service layer and back.
+
+Authentication is ``Authorization: Bearer <token>``; ``POST /api/v1/tokens``
+trades an email and password for a token (what ``grader login`` does).
+Errors are ``{"error": "..."}`` with 400, 401, 403, 404, 409, 413, 429 (with
+``Retry-After``) or 503 (database unreachable; nothing was stored).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, TypeVar
+
+from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from grader import auth, catalog, gradebook, submissions
+from grader.context import db_session, state
+from grader.db import DatabaseUnavailable, is_connection_error, retrying
+from grader.errors import Forbidden, Invalid, ServiceError, Unauthorized
+from grader.models import User, utcnow
+from grader.policy import Policy
+from grader.reports import submission_dict
+from worker import __version__
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_response(message: str, status: int, *, retry_after: int | None = None) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(retry_after)))
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="grader"'
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors for every /api/ URL, including Flask's own (404, 405, 413)."""
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        return error_response(exc.message, exc.status, retry_after=exc.retry_after)
+
+    @app.errorhandler(DatabaseUnavailable)
+    def _db_unavailable(_exc: DatabaseUnavailable) -> Response:
+        return _unavailable()
+
+    @app.errorhandler(DBAPIError)
+    def _db_error(exc: DBAPIError) -> Response:
+        if is_connection_error(exc):
+            return _unavailable()
+        log.exception("database error")
+        return error_response("internal error (database); please tell the course staff", 500)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge) -> Response:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(f"the upload is larger than the limit of {limit} bytes", 413)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if not request.path.startswith("/api/"):
+            return exc
+        return error_response(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response("internal error; please tell the course staff", 500)
+
+
+def _unavailable() -> Response:
+    return error_response("the database is unavailable right now; nothing was stored, try again in a few seconds",
+                          503, retry_after=5)
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("missing token: send 'Authorization: Bearer <token>' (get one with `grader login`)")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+    return token.strip()
+
+
+def login_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _bearer_token()
+        session = db_session()
+
+        def authenticate() -> User:
+            try:
+                user = auth.user_for_token(session, token)
+                session.commit()  # last_used_at
+                return user
+            except BaseException:
+                session.rollback()
+                raise
+
+        g.user = retrying(authenticate)  # rides out a database restart of a second or two
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def instructor_required(view: F) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.is_instructor:
+            raise Forbidden("only instructors may do this")
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
+
+
+def _user_dict(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
+
+
+@bp.post("/tokens")
+def create_token() -> Any:
+    """Trade ``{"email", "password"}`` (JSON or form) for a bearer token."""
+    data: Any = request.get_json(silent=True) if request.is_json else request.form
+    if data is None or not hasattr(data, "get"):
+        raise Invalid("send a JSON object with email and password")
+    email, password = str(data.get("email") or ""), str(data.get("password") or "")
+    if not email or not password:
+        raise Invalid("email and password are required")
+    settings = state().settings
+    session = db_session()
+    try:
+        user = auth.authenticate(session, settings, email, password)
+    except ServiceError:
+        session.commit()  # the failed-login count
+        raise
+    token, row = auth.create_token(session, user, days=settings.token_days,
+                                   label=str(data.get("label") or "grader login"))
+    session.commit()
+    return jsonify(token=token, expires_at=row.expires_at.isoformat(), user=_user_dict(user)), 201
+
+
+@bp.delete("/tokens/current")
+@login_required
+def revoke_current_token() -> Any:
+    session = db_session()
+    auth.revoke_token(session, _bearer_token())
+    session.commit()
+    return "", 204
+
+
+@bp.get("/me")
+@login_required
+def me() -> Any:
+    return jsonify(_user_dict(g.user))
+
+
+@bp.get("/status")
+@login_required
+def status() -> Any:
+    """Whether a worker is alive (so clients can say "no worker is running") and the queue sizes."""
+    session = db_session()
+    workers = submissions.live_workers(session, state().settings)
+    body: dict[str, Any] = {"worker_alive": bool(workers), "version": __version__,
+                            "queue": submissions.queue_counts(session)}
+    if g.user.is_instructor:
+        body["workers"] = [{"hostname": w.hostname, "last_seen": w.last_seen.isoformat(),
+                            "concurrency": w.concurrency, "version": w.version} for w in workers]
+    return jsonify(body)
+
+
+# --------------------------------------------------------------------------- assignments and submissions
+
+
+@bp.get("/assignments")
+@login_required
+def list_assignments() -> Any:
+    session = db_session()
+    entries = catalog.all_assignments(session, state().settings)
+    session.commit()
+    return jsonify(assignments=[e.as_dict() for e in entries])
+
+
+@bp.get("/assignments/<assignment_id>")
+@login_required
+def get_assignment(assignment_id: str) -> Any:
+    session = db_session()
+    entry = catalog.get(session, state().settings, assignment_id)
+    session.commit()
+    return jsonify(entry.as_dict())
+
+
+def _uploads() -> list[tuple[str, bytes]]:
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise Invalid("send the files as multipart/form-data, each in a field named 'file' "
+                      "(e.g. curl -F file=@linear_svm.py)")
+    other = [key for key in request.files if key != "file"]
+    if other:
+        raise Invalid(f"upload each file in a field named 'file' (got a field named {other[0]!r})")
+    return [(storage.filename or "", storage.read()) for storage in request.files.getlist("file")]
+
+
+def _policy(assignment_id: str) -> Policy:
+    """The assignment's policy, looked up once per request (a list shows many submissions)."""
+    cache: dict[str, Policy] = g.setdefault("policies", {})
+    if assignment_id not in cache:
+        try:
+            cache[assignment_id] = catalog.get(db_session(), state().settings, assignment_id).policy
+        except ServiceError:
+            cache[assignment_id] = Policy()  # the assignment's folder was removed; show the submission anyway
+    return cache[assignment_id]
+
+
+def _submission_json(submission: Any, *, with_report: bool = True) -> dict[str, Any]:
+    policy = _policy(submission.assignment_id)
+    body = submission_dict(submission, instructor=g.user.is_instructor, policy=policy, now=utcnow(),
+                           with_report=with_report)
+    body["url"] = url_for("api.get_submission", submission_id=submission.id, _external=True)
+    return body
+
+
+@bp.post("/assignments/<assignment_id>/submissions")
+@login_required
+def create_submission(assignment_id: str) -> Any:
+    st = state()
+    session = db_session()
+    catalog.get(session, st.settings, assignment_id)  # unknown assignment: 404 before reading the upload
+    submission = submissions.submit(session, st.settings, g.user, assignment_id, _uploads(), st.publish)
+    body = {"id": submission.id, "status": submission.status, "url": url_for(
+        "api.get_submission", submission_id=submission.id, _external=True)}
+    if not submissions.worker_alive(session, st.settings):
+        body["warning"] = "no grading worker is running right now; the submission is stored and will be graded"
+    session.commit()
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = body["url"]
+    return response
+
+
+@bp.get("/submissions")
+@login_required
+def list_submissions() -> Any:
+    session = db_session()
+    found = submissions.list_submissions(session, g.user, assignment_id=request.args.get("assignment") or None,
+                                         user_email=request.args.get("user") or None)
+    items = [_submission_json(s, with_report=False) for s in found]
+    session.commit()
+    return jsonify(submissions=items)
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def get_submission(submission_id: int) -> Any:
+    session = db_session()
+    submission = submissions.get_submission(session, g.user, submission_id)
+    body = _submission_json(submission)
+    if submission.status in ("queued", "running"):
+        body["worker_alive"] = submissions.worker_alive(session, state().settings)
+    session.commit()
+    return jsonify(body)
+
+
+@bp.post("/submissions/<int:submission_id>/regrade")
+@instructor_required
+def regrade_submission(submission_id: int) -> Any:
+    st = state()
+    session = db_session()
+    submission = submissions.regrade(session, submission_id, st.publish)
+    return jsonify(id=submission.id, status=submission.status,
+                   url=url_for("api.get_submission", submission_id=submission.id, _external=True)), 202
+
+
+@bp.post("/assignments/<assignment_id>/regrade")
+@instructor_required
+def regrade_assignment(assignment_id: str) -> Any:
+    st = state()
+    ids = submissions.regrade_all(db_session(), st.settings, assignment_id, st.publish)
+    return jsonify(assignment=assignment_id, regraded=ids), 202
+
+
+@bp.get("/gradebook")
+@instructor_required
+def get_gradebook() -> Any:
+    session = db_session()
+    book = gradebook.build(session, state().settings)
+    session.commit()
+    if request.args.get("format") == "csv":
+        return Response(book.to_csv(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=gradebook.csv"})
+    return jsonify(book.as_dict())
+
+
+__all__ = ["bp", "register_error_handlers"]

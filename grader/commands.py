@@ -1,0 +1,519 @@
+"""The ``grader`` commands of the service: running it, the student's remote workflow, administration.
+
+Registered on the root group by :mod:`grader.cli`. As there, every command
+imports what it needs when it runs. Exit codes (DESIGN.md): 0 done, 1 could
+not (server unreachable, infrastructure, refused), 2 usage errors (unknown
+assignment or submission, unreadable or rejected file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, NoReturn
+
+import click
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _service_app(production_default: bool = False) -> Any:
+    """The Flask app configured from the environment (for commands that use the database directly)."""
+    from grader import create_app
+    from grader.config import ConfigError
+
+    if production_default:
+        os.environ.setdefault("GRADER_ENV", "production")
+    try:
+        return create_app()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+class _AppSession:
+    """``with _AppSession() as (app, session):`` with database errors as one line and exit 1."""
+
+    def __init__(self) -> None:
+        self.app = _service_app()
+        self.ctx = self.app.app_context()
+
+    def __enter__(self) -> tuple[Any, Any]:
+        self.ctx.push()
+        self.session = self.app.extensions["grader"].db.sessionmaker()
+        return self.app, self.session
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        from grader.errors import ServiceError
+
+        self.session.close()
+        self.ctx.pop()
+        if isinstance(exc, ServiceError):
+            _fail(exc.message, 1 if exc.status in (401, 403, 429, 503) else 2)
+        if isinstance(exc, DBAPIError):
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            if "no such table" in detail or "does not exist" in detail:
+                _fail(f"the database has no schema yet: run `grader db upgrade` ({detail})")
+            from grader.db import is_connection_error
+
+            _fail(f"cannot reach the database: {detail}" if is_connection_error(exc) else f"database error: {detail}")
+
+
+def _require_schema(app: Any) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from grader import migrate
+
+    try:
+        if not migrate.is_up_to_date(app.extensions["grader"].db):
+            _fail("the database schema is not up to date: run `grader db upgrade` first")
+    except DBAPIError as exc:
+        _fail(f"cannot reach the database: {str(exc.orig).strip().splitlines()[0] if exc.orig else exc}")
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the root ``grader`` group."""
+    for command in (dev_cmd, serve_cmd, worker_cmd, beat_cmd, db_group, users_group, tokens_group,
+                    gradebook_group, regrade_cmd, healthcheck_cmd, login_cmd, logout_cmd, submit_cmd, status_cmd):
+        main.add_command(command)
+
+
+# --------------------------------------------------------------------------- running the service
+
+
+@click.command("dev")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def dev_cmd(port: int, host: str) -> None:
+    """Run everything on this machine: SQLite, a serverless broker, a Celery worker, the web app."""
+    from grader import dev
+
+    dev.run(host, port)
+
+
+@click.command("serve")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: GRADER_PORT (8000).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Default: GRADER_WEB_WORKERS (2).")
+def serve_cmd(port: int | None, host: str, workers: int | None) -> None:
+    """Run the web app with gunicorn (production; configured from GRADER_* variables)."""
+    app = _service_app(production_default=True)
+    _require_schema(app)
+    settings = app.extensions["grader"].settings
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port or settings.port}",
+               "--workers", str(workers or settings.web_workers), "--timeout", "60",
+               "--access-logfile", "-", "--forwarded-allow-ips", "*" if settings.proxy_count else "127.0.0.1",
+               "grader:create_app()"]
+    os.execve(sys.executable, command, {**os.environ, "GRADER_ENV": settings.env})
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=None,
+              help="Gradings at a time (default: GRADER_WORKER_CONCURRENCY, else the number of cores).")
+@click.option("--beat", is_flag=True, help="Also run the sweeper's schedule in this process (one per deployment).")
+@click.option("--loglevel", default=None, help="Default: GRADER_LOG_LEVEL (INFO).")
+def worker_cmd(concurrency: int | None, beat: bool, loglevel: str | None) -> None:
+    """Run a Celery worker that grades submissions (production; configured from GRADER_* variables)."""
+    from grader.dev import worker_command
+
+    app = _service_app(production_default=True)
+    _require_schema(app)
+    settings = app.extensions["grader"].settings
+    command = worker_command(settings, beat=beat, concurrency=concurrency, loglevel=loglevel)
+    os.execve(sys.executable, command, {**os.environ, "GRADER_ENV": settings.env})
+
+
+@click.command("beat")
+@click.option("--loglevel", default=None, help="Default: GRADER_LOG_LEVEL (INFO).")
+def beat_cmd(loglevel: str | None) -> None:
+    """Run the schedule that triggers the sweeper (exactly one per deployment)."""
+    app = _service_app(production_default=True)
+    settings = app.extensions["grader"].settings
+    command = [sys.executable, "-m", "celery", "-A", "worker.make_celery", "beat",
+               "--loglevel", loglevel or settings.log_level,
+               "--schedule", str(settings.instance_path / "celerybeat-schedule")]
+    os.execve(sys.executable, command, {**os.environ, "GRADER_ENV": settings.env})
+
+
+@click.group("db")
+def db_group() -> None:
+    """The database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade_cmd(revision: str) -> None:
+    """Create or migrate the schema to REVISION (idempotent; run before starting new code)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from grader import migrate
+
+    app = _service_app()
+    db = app.extensions["grader"].db
+    try:
+        migrate.upgrade(db, revision)
+        current = migrate.current_revision(db)
+    except DBAPIError as exc:
+        _fail(f"cannot migrate the database: {str(exc.orig).strip().splitlines()[0] if exc.orig else exc}")
+    click.echo(f"database at revision {current} ({_redacted(db.url)})")
+
+
+@db_group.command("current")
+def db_current_cmd() -> None:
+    """Print the schema revision of the database and whether it is up to date."""
+    from grader import migrate
+
+    app = _service_app()
+    db = app.extensions["grader"].db
+    current, head = migrate.current_revision(db), migrate.head_revision()
+    click.echo(f"{current or 'empty'} (head {head}){'' if current == head else ': run grader db upgrade'}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command("healthcheck")
+@click.argument("what", type=click.Choice(["web", "worker"]))
+@click.option("--url", default=None, help="web: the base URL (default http://127.0.0.1:GRADER_PORT).")
+def healthcheck_cmd(what: str, url: str | None) -> None:
+    """Exit 0 if the web app answers, or if this host's worker has a fresh heartbeat (for container health checks)."""
+    import socket
+
+    if what == "web":
+        import requests
+
+        from grader.config import Settings
+
+        base = url or f"http://127.0.0.1:{Settings.from_env().port}"
+        try:
+            response = requests.get(f"{base.rstrip('/')}/healthz", timeout=5)
+        except requests.RequestException as exc:
+            _fail(f"the web app at {base} does not answer ({type(exc).__name__})")
+        if response.status_code != 200:
+            _fail(f"the web app at {base} is unhealthy: {response.status_code} {response.text[:200]}")
+        click.echo("web: ok")
+        return
+    from grader import submissions
+
+    with _AppSession() as (app, session):
+        workers = submissions.live_workers(session, app.extensions["grader"].settings)
+        mine = [w for w in workers if w.hostname.split("@")[-1] == socket.gethostname()]
+        if not mine:
+            _fail(f"no fresh heartbeat from a worker on {socket.gethostname()}")
+        click.echo(f"worker: ok ({', '.join(w.hostname for w in mine)})")
+
+
+# --------------------------------------------------------------------------- administration
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage users (students and instructors)."""
+
+
+@users_group.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["student", "instructor"]), required=True)
+@click.option("--password", default=None, help="Default: a random one, printed once.")
+@click.option("--name", default="", help="The person's name, for the gradebook.")
+def users_add_cmd(email: str, role: str, password: str | None, name: str) -> None:
+    """Add a user who can log in with EMAIL and the password."""
+    import secrets
+
+    from grader import auth
+
+    generated = password is None
+    password = password if password is not None else secrets.token_urlsafe(12)
+    with _AppSession() as (_app, session):
+        user = auth.create_user(session, email, role=role, password=password, name=name)
+        session.commit()
+        click.echo(f"added {user.role} {user.email}" + (f" with password {password}" if generated else ""))
+
+
+@users_group.command("list")
+@click.option("--role", type=click.Choice(["student", "instructor"]), default=None)
+def users_list_cmd(role: str | None) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from grader.models import User
+
+    with _AppSession() as (_app, session):
+        query = select(User).order_by(User.role, User.email)
+        if role:
+            query = query.where(User.role == role)
+        for user in session.scalars(query):
+            click.echo(f"{user.email:40} {user.role:10} {user.name}")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens (for scripts, or students without a password)."""
+
+
+@tokens_group.command("create")
+@click.argument("email")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Validity (default: GRADER_TOKEN_DAYS, 90).")
+@click.option("--label", default="created with grader tokens create")
+def tokens_create_cmd(email: str, days: float | None, label: str) -> None:
+    """Create a token for EMAIL and print it (it cannot be shown again)."""
+    from grader import auth
+
+    with _AppSession() as (app, session):
+        user = auth.find_user(session, email)
+        if user is None:
+            _fail(f"no user with the email {email!r} (add one with `grader users add`)", 2)
+        settings = app.extensions["grader"].settings
+        token, row = auth.create_token(session, user, days=days or settings.token_days, label=label)
+        session.commit()
+        click.echo(f"token for {user.email}, valid until {row.expires_at.isoformat()}:", err=True)
+        click.echo(token)
+
+
+@click.group("gradebook")
+def gradebook_group() -> None:
+    """The gradebook."""
+
+
+@gradebook_group.command("export")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of stdout.")
+def gradebook_export_cmd(csv_path: str | None) -> None:
+    """Export the gradebook as CSV: one row per student, each assignment's score by its policy."""
+    from grader import gradebook
+
+    with _AppSession() as (app, session):
+        text = gradebook.build(session, app.extensions["grader"].settings).to_csv()
+    if csv_path:
+        Path(csv_path).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {csv_path} ({text.count(chr(10)) - 1} students)", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("regrade")
+@click.argument("submission_ids", nargs=-1, type=int)
+@click.option("--assignment", default=None, help="Regrade every finished submission of this assignment.")
+def regrade_cmd(submission_ids: tuple[int, ...], assignment: str | None) -> None:
+    """Grade submissions again (after fixing a test); earlier reports are kept."""
+    from grader import submissions
+
+    if not submission_ids and not assignment:
+        raise click.UsageError("give submission ids or --assignment")
+    with _AppSession() as (app, session):
+        state = app.extensions["grader"]
+        done = list(submission_ids)
+        for sid in submission_ids:
+            submissions.regrade(session, sid, state.publish)
+        if assignment:
+            done += submissions.regrade_all(session, state.settings, assignment, state.publish)
+    click.echo(f"queued {len(done)} submission{'s' if len(done) != 1 else ''} for regrading")
+
+
+# --------------------------------------------------------------------------- the student's workflow
+
+
+def _client(server: str | None = None, *, need_token: bool = True) -> Any:
+    from grader.client import ApiClient, load_credentials
+
+    creds = load_credentials()
+    if need_token and not creds.token:
+        _fail("you are not logged in: run `grader login --server URL` first")
+    return ApiClient(server or creds.server, creds.token)
+
+
+def _api_fail(exc: Any) -> NoReturn:
+    """One line for an API error; usage-type errors (bad file, unknown id) exit 2."""
+    message = exc.message
+    if exc.status == 401:
+        message += " (run `grader login` again)"
+    if exc.status == 429 and exc.retry_after:
+        message += f" [retry after {exc.retry_after} s]"
+    _fail(message, 2 if exc.status in (400, 404, 413) else 1)
+
+
+@click.command("login")
+@click.option("--server", default=None, help="The grader's URL (default: the last one used, else http://127.0.0.1:5000).")
+@click.option("--email", prompt=True, help="Your login.")
+@click.option("--password", prompt=True, hide_input=True, help="Prompted for when not given.")
+def login_cmd(server: str | None, email: str, password: str) -> None:
+    """Log in to a grader server and keep the token in your config directory."""
+    from grader.client import ApiClient, ApiError, Credentials, load_credentials, save_credentials
+
+    server = (server or load_credentials().server).rstrip("/")
+    client = ApiClient(server)
+    try:
+        answer = client.login(email, password)
+    except ApiError as exc:
+        _api_fail(exc)
+    path = save_credentials(Credentials(server=server, token=answer["token"], email=answer["user"]["email"],
+                                        expires_at=answer.get("expires_at")))
+    click.echo(f"logged in to {server} as {answer['user']['email']} ({answer['user']['role']}); "
+               f"token valid until {answer.get('expires_at')}, saved in {path}")
+
+
+@click.command("logout")
+def logout_cmd() -> None:
+    """Revoke the saved token and forget it."""
+    from grader.client import ApiError, forget_credentials, load_credentials
+
+    if load_credentials().token:
+        try:
+            _client().logout()
+        except ApiError:
+            pass  # already invalid, or the server is gone: forgetting it locally is what matters
+    forget_credentials()
+    click.echo("logged out")
+
+
+def _spinner() -> Iterator[str]:
+    while True:
+        yield from "|/-\\"
+
+
+def _wait(client: Any, submission_id: int, timeout: float) -> dict[str, Any]:
+    """Poll until the submission is graded or failed, with a progress line on stderr."""
+    from grader.client import ApiError
+
+    tty = sys.stderr.isatty()
+    spin = _spinner()
+    started = time.monotonic()
+    last_status, warned, delay, failures = "", False, 0.5, 0
+    while True:
+        try:
+            sub = client.submission(submission_id)
+            failures = 0
+        except ApiError as exc:
+            failures += 1
+            if exc.status != 0 and exc.status != 503 or failures > 10:
+                raise
+            sub = {"status": last_status or "queued"}
+        status = sub["status"]
+        elapsed = time.monotonic() - started
+        if status in ("graded", "error"):
+            if tty:
+                click.echo("\r\033[K", nl=False, err=True)
+            return sub  # type: ignore[no-any-return]
+        if sub.get("worker_alive") is False and not warned:
+            warned = True
+            click.echo(("\r\033[K" if tty else "") + "note: no grading worker is running right now; your "
+                       "submission is stored and will be graded when one starts", err=True)
+        if tty:
+            click.echo(f"\r\033[K{next(spin)} submission {submission_id}: {status} ({elapsed:.0f} s)",
+                       nl=False, err=True)
+        elif status != last_status:
+            click.echo(f"submission {submission_id}: {status}", err=True)
+        last_status = status
+        if elapsed > timeout:
+            if tty:
+                click.echo("", err=True)
+            _fail(f"still {status} after {timeout:g} s; the submission is safe: check later with "
+                  f"`grader status {submission_id}`")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 3.0)
+
+
+def _show(sub: dict[str, Any], as_json: bool) -> None:
+    from grader.render import render_report
+
+    if as_json:
+        click.echo(json.dumps(sub, indent=2))
+        return
+    if sub.get("report"):
+        click.echo(render_report(sub["report"], color=sys.stdout.isatty()))
+    elif sub["status"] == "error":
+        click.echo(f"submission {sub['id']} could not be graded: {sub.get('error') or 'unknown error'}")
+    else:
+        click.echo(f"submission {sub['id']} ({sub['assignment']}): {sub['status']}")
+    if sub.get("late_days"):
+        click.echo(f"submitted {sub['late_days']} day{'s' if sub['late_days'] != 1 else ''} late")
+
+
+@click.command("submit")
+@click.argument("assignment")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--wait", is_flag=True, help="Wait for the grading and print the report.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True,
+              help="With --wait: give up waiting after this many seconds (the submission stays queued).")
+@click.option("--json", "as_json", is_flag=True, help="Print the submission (and report) JSON on stdout.")
+def submit_cmd(assignment: str, files: tuple[str, ...], wait: bool, timeout: float, as_json: bool) -> None:
+    """Hand in FILES for ASSIGNMENT to the grader server."""
+    from grader.client import ApiError
+
+    client = _client()
+    uploads: dict[str, bytes] = {}
+    for name in files:
+        try:
+            uploads[Path(name).name] = Path(name).read_bytes()
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        known = {a["id"]: a for a in client.assignments()}
+        if assignment not in known:
+            raise click.UsageError(f"unknown assignment {assignment!r} (known: {', '.join(sorted(known)) or 'none'})")
+        expected = known[assignment]["files"]
+        if len(expected) == 1 and len(uploads) == 1 and next(iter(uploads)) != expected[0]:
+            ((name, data),) = uploads.items()
+            click.echo(f"note: submitting {name} as {expected[0]}", err=True)
+            uploads = {expected[0]: data}
+        answer = client.submit(assignment, uploads)
+        if not as_json or not wait:
+            target = sys.stderr if as_json else sys.stdout
+            click.echo(f"submitted {', '.join(uploads)} for {assignment}: submission {answer['id']} "
+                       f"({answer['status']})", file=target)
+        if answer.get("warning"):
+            click.echo(f"note: {answer['warning']}", err=True)
+        if not wait:
+            if as_json:
+                click.echo(json.dumps(answer, indent=2))
+            else:
+                click.echo(f"see the result with: grader status {answer['id']}")
+            return
+        sub = _wait(client, int(answer["id"]), timeout)
+    except ApiError as exc:
+        _api_fail(exc)
+    _show(sub, as_json)
+
+
+@click.command("status")
+@click.argument("submission_id", required=False, type=int)
+@click.option("--assignment", default=None, help="Only this assignment's submissions (without an ID).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def status_cmd(submission_id: int | None, assignment: str | None, as_json: bool) -> None:
+    """Show submission ID with its report, or list your submissions."""
+    from grader.client import ApiError
+
+    client = _client()
+    try:
+        if submission_id is not None:
+            _show(client.submission(submission_id), as_json)
+            return
+        items = client.submissions(assignment)
+        service = client.status()
+    except ApiError as exc:
+        _api_fail(exc)
+    if as_json:
+        click.echo(json.dumps({"submissions": items, "worker_alive": service.get("worker_alive")}, indent=2))
+        return
+    if not items:
+        click.echo("no submissions yet")
+    for sub in items:
+        score = "" if sub.get("score") is None else f"{sub['score']:g} / {sub['max_score']:g}"
+        late = f"  {sub['late_days']} d late" if sub.get("late_days") else ""
+        click.echo(f"{sub['id']:>6}  {sub['assignment']:15} {sub['created_at'][:19].replace('T', ' ')}  "
+                   f"{sub['status']:8} {score}{late}")
+    if not service.get("worker_alive"):
+        click.echo("note: no grading worker is running right now; queued submissions wait for one", err=True)

@@ -1,0 +1,107 @@
+"""The gradebook: one row per student, one score per assignment, by each assignment's policy.
+
+For each graded submission the *adjusted* score is its score times the late
+factor ``max(0, 1 - late_penalty_per_day * started days after the deadline)``.
+Policy ``best`` counts the highest adjusted score, ``last`` the most recent
+graded submission (late or not). Submissions that ended in ``error`` (the
+grader could not run them) do not count. Only students appear.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader import catalog
+from grader.config import Settings
+from grader.models import Submission, User
+
+
+@dataclass
+class Grade:
+    score: float
+    raw_score: float
+    max_score: float
+    submission_id: int
+    late_days: int
+    submissions: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "raw_score": self.raw_score, "max_score": self.max_score,
+                "submission_id": self.submission_id, "late_days": self.late_days, "submissions": self.submissions}
+
+
+@dataclass
+class StudentRow:
+    email: str
+    name: str
+    grades: dict[str, Grade | None] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return round(sum(g.score for g in self.grades.values() if g is not None), 4)
+
+
+@dataclass
+class Gradebook:
+    assignments: list[catalog.CourseAssignment]
+    students: list[StudentRow]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "assignments": [a.as_dict() for a in self.assignments],
+            "students": [{"email": s.email, "name": s.name, "total": s.total,
+                          "grades": {aid: (g.as_dict() if g else None) for aid, g in s.grades.items()}}
+                         for s in self.students],
+        }
+
+    def to_csv(self) -> str:
+        ids = [a.id for a in self.assignments]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["email", "name", *ids, "total", *(f"{aid}_submission" for aid in ids),
+                         *(f"{aid}_late_days" for aid in ids)])
+        for s in self.students:
+            grades = [s.grades.get(aid) for aid in ids]
+            writer.writerow([s.email, s.name, *(_num(g.score) if g else "" for g in grades), _num(s.total),
+                             *(g.submission_id if g else "" for g in grades),
+                             *(g.late_days if g else "" for g in grades)])
+        return out.getvalue()
+
+
+def build(session: Session, settings: Settings) -> Gradebook:
+    assignments = catalog.all_assignments(session, settings)
+    by_id = {a.id: a for a in assignments}
+    students = {u.id: StudentRow(u.email, u.name, {a.id: None for a in assignments})
+                for u in session.scalars(select(User).where(User.role == "student").order_by(User.email))}
+    counts: dict[tuple[int, str], int] = {}
+    rows = session.execute(select(Submission.id, Submission.user_id, Submission.assignment_id,
+                                  Submission.created_at, Submission.score, Submission.max_score)
+                           .where(Submission.status == "graded", Submission.user_id.in_(list(students)))
+                           .order_by(Submission.created_at, Submission.id)).all()
+    for sid, uid, aid, created, score, max_score in rows:
+        entry = by_id.get(aid)
+        if entry is None:
+            continue  # the assignment's folder was removed
+        counts[(uid, aid)] = counts.get((uid, aid), 0) + 1
+        policy = entry.policy
+        adjusted = round((score or 0.0) * policy.penalty_factor(created), 4)
+        grade = Grade(adjusted, score or 0.0, max_score or entry.spec.max_score, sid, policy.late_days(created), 0)
+        current = students[uid].grades[aid]
+        # Rows come oldest first: "last" keeps replacing, "best" only on a strictly higher score.
+        if current is None or policy.policy == "last" or adjusted > current.score:
+            students[uid].grades[aid] = grade
+    for uid, student in students.items():
+        for aid, counted in student.grades.items():
+            if counted is not None:
+                counted.submissions = counts.get((uid, aid), 0)
+    return Gradebook(assignments, list(students.values()))
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

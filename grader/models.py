@@ -1,0 +1,237 @@
+"""The database tables (SQLAlchemy 2 declarative models).
+
+The database is the source of truth (DESIGN.md): a :class:`Submission` row,
+with its :class:`SubmissionFile` contents, is committed before anything is
+queued; the worker claims it, grades it and stores a :class:`Report` with one
+:class:`TestResult` per test in the same transaction that marks it graded.
+Times are stored in UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("student", "instructor")
+STATUSES = ("queued", "running", "graded", "error")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC (SQLite has no time zones; PostgreSQL uses timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column; use timezone-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# Stable constraint names, so Alembic migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default="student")
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_login: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored, so a database leak reveals no usable token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class AssignmentRow(Base):
+    """An assignment as last loaded from ``assignments/<id>/`` (the folder is the source of truth)."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    files: Mapped[list[str]] = mapped_column(JSONType)
+    max_score: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    hard_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    policy: Mapped[str] = mapped_column(String(10), default="best")
+    late_penalty_per_day: Mapped[float] = mapped_column(Float, default=0.0)
+    max_submissions_per_hour: Mapped[int] = mapped_column(Integer, default=0)
+    cooldown_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    config_hash: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Submission(Base):
+    """One hand-in: its files, its place in ``queued -> running -> graded | error``, and its lease."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_user_assignment_created", "user_id", "assignment_id", "created_at"),
+        Index("ix_submissions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the last queue message was published; NULL while it still has to be (broker down at submit).
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    max_score: Mapped[float | None] = mapped_column(Float, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    user: Mapped[User] = relationship()
+    assignment: Mapped[AssignmentRow] = relationship()
+    files: Mapped[list[SubmissionFile]] = relationship(back_populates="submission", cascade="all, delete-orphan",
+                                                       order_by="SubmissionFile.id")
+    reports: Mapped[list[Report]] = relationship(back_populates="submission", cascade="all, delete-orphan",
+                                                 order_by="Report.id")
+
+    @property
+    def latest_report(self) -> Report | None:
+        return self.reports[-1] if self.reports else None
+
+    def __repr__(self) -> str:
+        return f"<Submission {self.id} {self.assignment_id} {self.status}>"
+
+
+class SubmissionFile(Base):
+    __tablename__ = "submission_files"
+    __table_args__ = (UniqueConstraint("submission_id", "filename"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    submission: Mapped[Submission] = relationship(back_populates="files")
+
+
+class Report(Base):
+    """The engine's report of one grading run (a regrade adds another; every one is kept)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(10))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int | None] = mapped_column(Integer, default=None)
+    grader_version: Mapped[str] = mapped_column(String(50), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    submission: Mapped[Submission] = relationship(back_populates="reports")
+    results: Mapped[list[TestResult]] = relationship(back_populates="report", cascade="all, delete-orphan",
+                                                     order_by="TestResult.id")
+
+
+class TestResult(Base):
+    __tablename__ = "test_results"
+    __table_args__ = (UniqueConstraint("report_id", "test_id"),)
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    test_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(500))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10))
+    visibility: Mapped[str] = mapped_column(String(20))
+    output: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    report: Mapped[Report] = relationship(back_populates="results")
+
+
+class WorkerHeartbeat(Base):
+    """One row per running worker, refreshed every few seconds, so the API can say "no worker is running"."""
+
+    __tablename__ = "worker_heartbeats"
+
+    hostname: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[str] = mapped_column(String(50), default="")

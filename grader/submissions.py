@@ -1,0 +1,408 @@
+"""The submission service: plain functions used by the API, the web pages, the CLI and the worker.
+
+A submission's life (DESIGN.md's reliability model):
+
+1. :func:`submit` validates the files with the engine's own rules, applies the
+   assignment's policy (hard deadline, submissions per hour, cool-down), and
+   commits the row as ``queued`` with its files; only then :func:`enqueue`
+   publishes a message carrying the id. If the broker is down the row stays
+   ``queued`` with ``enqueued_at`` NULL and the sweeper publishes it later.
+2. The worker :func:`claim`\\ s the row with one conditional UPDATE (a duplicate
+   message finds nothing to claim), grades, and :func:`finish`\\ es: report,
+   test results and status in one transaction, only if it still holds the lease.
+3. :func:`sweep` (periodic) re-queues rows whose lease expired and rows that
+   never left ``queued``, and ends with ``error`` after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Sequence
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from grader import catalog
+from grader.config import Settings
+from grader.db import retrying
+from grader.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from grader.models import Report, Submission, SubmissionFile, TestResult, User, WorkerHeartbeat, utcnow
+from worker.engine import MAX_FILE_BYTES, SubmissionRejected, prepare_files
+
+log = logging.getLogger(__name__)
+
+#: Publishes the queue message for one submission id; raises when the broker cannot be reached.
+Publisher = Callable[[int], None]
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def validate_files(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+    """The uploaded (filename, content) pairs as the engine will grade them, or a clear error."""
+    expected = ", ".join(entry.spec.files)
+    if not uploads:
+        raise Invalid(f"no file uploaded: send {expected} in a form field named 'file'")
+    files: dict[str, bytes] = {}
+    for filename, data in uploads:
+        if not filename:
+            raise Invalid(f"an uploaded file has no name; upload {expected}")
+        if filename in files:
+            raise Invalid(f"{filename} was uploaded twice")
+        if len(data) > MAX_FILE_BYTES:
+            raise TooLarge(f"{filename} is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes")
+        files[filename] = data
+    try:
+        prepare_files(entry.spec, files)
+    except SubmissionRejected as exc:
+        raise Invalid(str(exc)) from None
+    return files
+
+
+def check_policy(session: Session, entry: catalog.CourseAssignment, user_id: int, now: datetime) -> None:
+    """Hard deadline, submissions per hour and cool-down (students only; instructors are not limited)."""
+    policy = entry.policy
+    if policy.closed(now):
+        assert policy.hard_deadline is not None
+        raise Forbidden(f"the hard deadline of {entry.id} ({policy.hard_deadline.isoformat()}) has passed; "
+                        "submissions are closed")
+    mine = and_(Submission.user_id == user_id, Submission.assignment_id == entry.id)
+    if policy.cooldown_seconds > 0:
+        last = session.scalar(select(func.max(Submission.created_at)).where(mine))
+        if last is not None:
+            last = _aware(last)
+            wait = last + timedelta(seconds=policy.cooldown_seconds) - now
+            if wait > timedelta(0):
+                seconds = _ceil_seconds(wait)
+                raise RateLimited(f"please wait {seconds} s before submitting {entry.id} again "
+                                  f"(one submission every {policy.cooldown_seconds:g} s)", retry_after=seconds)
+    if policy.max_submissions_per_hour > 0:
+        window = now - timedelta(hours=1)
+        recent = session.scalars(select(Submission.created_at).where(mine, Submission.created_at > window)
+                                 .order_by(Submission.created_at)).all()
+        if len(recent) >= policy.max_submissions_per_hour:
+            oldest = _aware(recent[len(recent) - policy.max_submissions_per_hour])
+            seconds = _ceil_seconds(oldest + timedelta(hours=1) - now)
+            raise RateLimited(f"at most {policy.max_submissions_per_hour} submissions of {entry.id} per hour; "
+                              f"the next one is accepted in {seconds} s", retry_after=seconds)
+
+
+def submit(session: Session, settings: Settings, user: User, assignment_id: str,
+           uploads: Sequence[tuple[str, bytes]], publish: Publisher | None, *, now: datetime | None = None
+           ) -> Submission:
+    """Validate, store (committed) and queue a submission; returns it with status ``queued``."""
+    user_id, instructor = user.id, user.is_instructor
+
+    def transaction() -> int:
+        try:
+            at = now or utcnow()
+            entry = catalog.get(session, settings, assignment_id)
+            files = validate_files(entry, uploads)
+            # Lock the student's row so two simultaneous uploads cannot both slip under the limit.
+            session.execute(select(User.id).where(User.id == user_id).with_for_update())
+            if not instructor:
+                check_policy(session, entry, user_id, at)
+            submission = Submission(user_id=user_id, assignment_id=entry.id, status="queued", attempts=0,
+                                    created_at=at)
+            for filename, data in files.items():
+                submission.files.append(SubmissionFile(filename=filename, content=data, size=len(data),
+                                                       sha256=hashlib.sha256(data).hexdigest()))
+            session.add(submission)
+            session.commit()
+            return submission.id
+        except BaseException:
+            session.rollback()
+            raise
+
+    submission_id = retrying(transaction)
+    if publish is not None:
+        enqueue(session, publish, submission_id)
+    return load_submission(session, submission_id)
+
+
+def enqueue(session: Session, publish: Publisher, submission_id: int, *, now: datetime | None = None) -> bool:
+    """Publish the message for a committed ``queued`` row; False (row stays unpublished) if the broker is down."""
+    try:
+        publish(submission_id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
+        log.warning("could not queue submission %s (the sweeper will retry): %s: %s",
+                    submission_id, type(exc).__name__, exc)
+        return False
+    try:
+        session.execute(update(Submission).where(Submission.id == submission_id, Submission.status == "queued")
+                        .values(enqueued_at=now or utcnow()))
+        session.commit()
+    except Exception as exc:  # noqa: BLE001 - the message is out; a missing timestamp only means a re-publish
+        session.rollback()
+        log.warning("queued submission %s but could not record it: %s", submission_id, exc)
+    return True
+
+
+def regrade(session: Session, submission_id: int, publish: Publisher | None) -> Submission:
+    """Grade a submission again (its earlier reports are kept). :class:`Conflict` while it is being graded."""
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id, Submission.status.in_(("graded", "error")))
+        .values(status="queued", attempts=0, error=None, enqueued_at=None, lease_expires=None,
+                started_at=None, finished_at=None, worker=None))
+    session.commit()
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        submission = session.get(Submission, submission_id)
+        if submission is None:
+            raise NotFound(f"no submission {submission_id}")
+        if submission.status == "running":
+            raise Conflict(f"submission {submission_id} is running; it can be regraded once it is done")
+        # Still queued: publishing it again is harmless (the claim ignores duplicates) and unsticks it.
+    if publish is not None:
+        enqueue(session, publish, submission_id)
+    return load_submission(session, submission_id)
+
+
+def regrade_all(session: Session, settings: Settings, assignment_id: str, publish: Publisher | None) -> list[int]:
+    """Regrade every finished submission of an assignment; returns their ids."""
+    entry = catalog.get(session, settings, assignment_id)
+    ids = list(session.scalars(select(Submission.id).where(Submission.assignment_id == entry.id,
+                                                           Submission.status.in_(("graded", "error")))
+                               .order_by(Submission.id)))
+    done = []
+    for sid in ids:
+        try:
+            regrade(session, sid, publish)
+            done.append(sid)
+        except Conflict:
+            pass  # started again in the meantime
+    return done
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_submission(session: Session, submission_id: int) -> Submission:
+    submission = session.scalar(select(Submission).where(Submission.id == submission_id)
+                                .options(selectinload(Submission.reports), selectinload(Submission.user))
+                                .execution_options(populate_existing=True))
+    if submission is None:
+        raise NotFound(f"no submission {submission_id}")
+    return submission
+
+
+def get_submission(session: Session, viewer: User, submission_id: int) -> Submission:
+    """A submission the viewer may see; someone else's is "not found" (its existence is not revealed)."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or (submission.user_id != viewer.id and not viewer.is_instructor):
+        raise NotFound(f"no submission {submission_id}")
+    return load_submission(session, submission_id)
+
+
+def list_submissions(session: Session, viewer: User, *, assignment_id: str | None = None,
+                     user_email: str | None = None, limit: int = 200) -> list[Submission]:
+    """The viewer's own submissions, newest first (instructors may ask for a student's with ``user_email``)."""
+    query = select(Submission).options(selectinload(Submission.reports), selectinload(Submission.user))
+    if user_email and viewer.is_instructor:
+        query = query.join(User).where(User.email == user_email.strip().lower())
+    else:
+        query = query.where(Submission.user_id == viewer.id)
+    if assignment_id:
+        query = query.where(Submission.assignment_id == assignment_id)
+    return list(session.scalars(query.order_by(Submission.id.desc()).limit(limit)))
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Submission.status, func.count()).group_by(Submission.status)).all()
+    counts = {status: 0 for status in ("queued", "running", "graded", "error")}
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def live_workers(session: Session, settings: Settings, now: datetime | None = None) -> list[WorkerHeartbeat]:
+    """Workers whose heartbeat is recent (three missed beats and a worker counts as gone)."""
+    now = now or utcnow()
+    horizon = now - timedelta(seconds=3 * settings.heartbeat_seconds)
+    return list(session.scalars(select(WorkerHeartbeat).where(WorkerHeartbeat.last_seen >= horizon)))
+
+
+def worker_alive(session: Session, settings: Settings, now: datetime | None = None) -> bool:
+    return bool(live_workers(session, settings, now))
+
+
+# --------------------------------------------------------------------------- the worker's side
+
+
+@dataclass(frozen=True)
+class Claim:
+    submission_id: int
+    attempt: int
+    assignment_id: str
+    files: dict[str, bytes]
+
+
+def claim(session: Session, settings: Settings, submission_id: int, worker: str, *,
+          now: datetime | None = None) -> Claim | None:
+    """Atomically take the row for grading; None when it is not claimable (graded, or leased to another worker)."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id,
+               Submission.attempts < settings.max_attempts,
+               or_(Submission.status == "queued",
+                   and_(Submission.status == "running", Submission.lease_expires < now)))
+        .values(status="running", attempts=Submission.attempts + 1, started_at=now, worker=worker[:255],
+                lease_expires=now + timedelta(seconds=settings.lease_seconds))
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return None
+    row = session.execute(select(Submission.attempts, Submission.assignment_id)
+                          .where(Submission.id == submission_id)).one()
+    files = {f.filename: f.content for f in session.scalars(
+        select(SubmissionFile).where(SubmissionFile.submission_id == submission_id))}
+    session.commit()
+    return Claim(submission_id, row.attempts, row.assignment_id, files)
+
+
+def _owned(submission_id: int, attempt: int) -> Any:
+    return and_(Submission.id == submission_id, Submission.status == "running", Submission.attempts == attempt)
+
+
+def finish(session: Session, claim: Claim, report: dict[str, Any], *, now: datetime | None = None) -> bool:
+    """Store the report and its test results and set the final status, in one transaction.
+
+    Does nothing (returns False) if the lease was lost meanwhile: the sweeper
+    gave the row to another worker, whose result will count instead.
+    """
+    now = now or utcnow()
+    status = "graded" if report.get("status") == "graded" else "error"
+    result = session.execute(
+        update(Submission).where(_owned(claim.submission_id, claim.attempt))
+        .values(status=status, finished_at=now, lease_expires=None, score=float(report.get("score", 0.0)),
+                max_score=float(report.get("max_score", 0.0)),
+                error=None if status == "graded" else str(report.get("error") or report.get("output") or "")[:4000])
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return False
+    session.add(_report_row(claim.submission_id, report, now))
+    session.commit()
+    return True
+
+
+def _report_row(submission_id: int, report: dict[str, Any], now: datetime) -> Report:
+    row = Report(submission_id=submission_id, created_at=now, status=str(report.get("status", "error")),
+                 score=float(report.get("score", 0.0)), max_score=float(report.get("max_score", 0.0)),
+                 seed=report.get("seed"), grader_version=str(report.get("grader_version", "")), data=report)
+    for test in report.get("tests", []):
+        row.results.append(TestResult(test_id=str(test.get("id") or test["name"])[:100], name=str(test["name"])[:500],
+                                      score=float(test["score"]), max_score=float(test["max_score"]),
+                                      status=str(test["status"]), visibility=str(test.get("visibility", "visible")),
+                                      output=str(test.get("output", "")), details=test.get("details") or {}))
+    return row
+
+
+def release(session: Session, settings: Settings, claim: Claim, reason: str, *,
+            now: datetime | None = None) -> str:
+    """Give a claimed row back after a failure that was not the student's: ``queued`` again, or ``error``
+    once ``max_attempts`` are used up. Returns the new status ("" if the lease was already lost)."""
+    now = now or utcnow()
+    if claim.attempt >= settings.max_attempts:
+        values: dict[str, Any] = dict(status="error", finished_at=now, lease_expires=None,
+                                      error=f"grading failed {claim.attempt} times: {reason}"[:4000])
+    else:
+        values = dict(status="queued", lease_expires=None, enqueued_at=None, error=None)
+    result = session.execute(update(Submission).where(_owned(claim.submission_id, claim.attempt)).values(**values)
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    return str(values["status"]) if result.rowcount == 1 else ""  # type: ignore[attr-defined]
+
+
+@dataclass
+class SweepResult:
+    requeued: list[int]
+    published: list[int]
+    failed: list[int]
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"requeued": self.requeued, "published": self.published, "failed": self.failed}
+
+
+def sweep(session: Session, settings: Settings, publish: Publisher | None, *, now: datetime | None = None,
+          batch: int = 500) -> SweepResult:
+    """Recover what a lost worker, message or broker left behind (run every ``sweep_seconds``).
+
+    - ``running`` with an expired lease: the worker died or hung. Back to
+      ``queued`` (and published), or ``error`` after ``max_attempts``.
+    - ``queued`` and never published (broker down at submit), or published
+      longer than ``queued_timeout_seconds`` ago (message lost): published again.
+      A duplicate message is harmless, the claim makes it a no-op.
+    """
+    now = now or utcnow()
+    out = SweepResult([], [], [])
+    expired = session.execute(select(Submission.id, Submission.attempts)
+                              .where(Submission.status == "running", Submission.lease_expires < now)
+                              .order_by(Submission.id).limit(batch)).all()
+    for sid, attempts in expired:
+        stale = and_(Submission.id == sid, Submission.status == "running", Submission.lease_expires < now,
+                     Submission.attempts == attempts)
+        if attempts >= settings.max_attempts:
+            values: dict[str, Any] = dict(
+                status="error", finished_at=now, lease_expires=None,
+                error=f"grading was interrupted {attempts} time{'s' if attempts != 1 else ''} "
+                      "(worker lost or timed out); please tell the course staff")
+            target = out.failed
+        else:
+            values = dict(status="queued", lease_expires=None, enqueued_at=None)
+            target = out.requeued
+        if session.execute(update(Submission).where(stale).values(**values)
+                           .execution_options(synchronize_session=False)).rowcount == 1:  # type: ignore[attr-defined]
+            target.append(sid)
+        session.commit()
+    if out.requeued or out.failed:
+        log.warning("sweeper: re-queued %s, gave up on %s (expired leases)", out.requeued, out.failed)
+
+    if publish is None:
+        return out
+    horizon = now - timedelta(seconds=settings.queued_timeout_seconds)
+    stuck = list(session.scalars(select(Submission.id)
+                                 .where(Submission.status == "queued",
+                                        or_(Submission.enqueued_at.is_(None), Submission.enqueued_at < horizon))
+                                 .order_by(Submission.id).limit(batch)))
+    for sid in stuck:
+        if not enqueue(session, publish, sid, now=now):
+            break  # the broker is down: the next sweep tries again
+        out.published.append(sid)
+    if out.published:
+        log.info("sweeper: published %d queued submissions: %s", len(out.published), out.published[:20])
+    return out
+
+
+def beat(session: Session, hostname: str, pid: int, concurrency: int, version: str, *,
+         now: datetime | None = None) -> None:
+    """Record that the worker ``hostname`` is alive."""
+    now = now or utcnow()
+    row = session.get(WorkerHeartbeat, hostname)
+    if row is None:
+        session.add(WorkerHeartbeat(hostname=hostname, pid=pid, started_at=now, last_seen=now,
+                                    concurrency=concurrency, version=version))
+    else:
+        row.pid, row.last_seen, row.concurrency, row.version = pid, now, concurrency, version
+    session.commit()
+
+
+def forget_worker(session: Session, hostname: str) -> None:
+    row = session.get(WorkerHeartbeat, hostname)
+    if row is not None:
+        session.delete(row)
+        session.commit()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _ceil_seconds(delta: timedelta) -> int:
+    return max(1, int(-(-delta.total_seconds() // 1)))

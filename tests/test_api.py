@@ -1,0 +1,337 @@
+"""The HTTP API (DESIGN.md): authorization of every route, bad inputs, what students may see."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from grader import auth, submissions
+from grader.models import Submission
+from service_fixtures import (
+    PASSWORD,
+    People,
+    iso,
+    make_app,
+    make_course,
+    now,
+    svm_file,
+    upload,
+)
+
+PROTECTED = [
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/assignments"),
+    ("GET", "/api/v1/assignments/svm"),
+    ("POST", "/api/v1/assignments/svm/submissions"),
+    ("GET", "/api/v1/submissions"),
+    ("GET", "/api/v1/submissions/{id}"),
+    ("POST", "/api/v1/submissions/{id}/regrade"),
+    ("POST", "/api/v1/assignments/svm/regrade"),
+    ("GET", "/api/v1/gradebook"),
+    ("DELETE", "/api/v1/tokens/current"),
+]
+INSTRUCTOR_ONLY = [
+    ("POST", "/api/v1/submissions/{id}/regrade"),
+    ("POST", "/api/v1/assignments/svm/regrade"),
+    ("GET", "/api/v1/gradebook"),
+]
+
+
+def _finished(app: Any, sid: int, report: dict[str, Any] | None = None) -> None:
+    """Play the worker: claim and store a report for submission ``sid``."""
+    state = app.extensions["grader"]
+    with state.db.session() as session:
+        claim = submissions.claim(session, state.settings, sid, "test-worker")
+        assert claim is not None
+        submissions.finish(session, claim, report or _engine_report())
+
+
+def _engine_report() -> dict[str, Any]:
+    from worker.engine import grade
+
+    return grade("svm", {"linear_svm.py": svm_file("bug_half_reg")}, seed=5)
+
+
+@pytest.fixture
+def alice_submission(app, client, people) -> int:
+    response = upload(client, people.headers("alice"))
+    assert response.status_code == 202, response.json
+    return int(response.json["id"])
+
+
+def _credentials(app: Any, people: People, kind: str) -> dict[str, str]:
+    if kind == "none":
+        return {}
+    if kind == "malformed":
+        return {"Authorization": "Token abc"}
+    if kind == "forged":
+        return {"Authorization": "Bearer gr_" + "A" * 43}
+    with app.extensions["grader"].db.session() as session:
+        user = auth.find_user(session, "alice@example.edu")
+        if kind == "expired":
+            token, _ = auth.create_token(session, user, days=1, now=now() - timedelta(days=2))
+        else:  # revoked
+            token, _ = auth.create_token(session, user, days=1)
+            auth.revoke_token(session, token)
+        session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("method, path", PROTECTED)
+@pytest.mark.parametrize("kind, message", [("none", "missing token"), ("malformed", "malformed Authorization"),
+                                           ("forged", "invalid token"), ("expired", "expired"),
+                                           ("revoked", "revoked")])
+def test_every_route_needs_a_valid_token(app, client, people, alice_submission, method, path, kind, message):
+    response = client.open(path.format(id=alice_submission), method=method, headers=_credentials(app, people, kind))
+    assert response.status_code == 401
+    assert message in response.json["error"]
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("method, path", INSTRUCTOR_ONLY)
+def test_instructor_routes_refuse_students(client, people, alice_submission, method, path):
+    response = client.open(path.format(id=alice_submission), method=method, headers=people.headers("alice"))
+    assert response.status_code == 403
+    assert response.json == {"error": "only instructors may do this"}
+
+
+@pytest.mark.parametrize("method, path", [(m, p) for m, p in PROTECTED if (m, p) not in INSTRUCTOR_ONLY])
+def test_student_routes_work_for_students_and_instructors(client, people, alice_submission, method, path):
+    for who in ("alice", "prof"):
+        if method == "DELETE":
+            people.add(f"{who}2", role="instructor" if who == "prof" else "student")
+            who = f"{who}2"
+        response = client.open(path.format(id=alice_submission), method=method, headers=people.headers(who),
+                                **({"data": {}, "content_type": "multipart/form-data"} if method == "POST" else {}))
+        if method == "POST":  # an empty upload is a 400, after authorization
+            assert response.status_code == 400 and "no file uploaded" in response.json["error"]
+        else:
+            assert response.status_code in (200, 204), (path, response.json)
+
+
+def test_instructor_routes_work_for_instructors(app, client, people, alice_submission):
+    _finished(app, alice_submission)
+    prof = people.headers("prof")
+    regrade = client.post(f"/api/v1/submissions/{alice_submission}/regrade", headers=prof)
+    assert regrade.status_code == 202 and regrade.json["status"] == "queued"
+    again = client.post(f"/api/v1/submissions/{alice_submission}/regrade", headers=prof)
+    assert again.status_code == 202  # queued already: publishing it again is harmless
+    _finished(app, alice_submission)
+    everything = client.post("/api/v1/assignments/svm/regrade", headers=prof)
+    assert everything.status_code == 202 and everything.json["regraded"] == [alice_submission]
+    book = client.get("/api/v1/gradebook", headers=prof)
+    assert book.status_code == 200
+    emails = [s["email"] for s in book.json["students"]]
+    assert emails == ["alice@example.edu", "bob@example.edu"]
+    csv = client.get("/api/v1/gradebook?format=csv", headers=prof)
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert csv.data.decode().startswith("email,name,")
+
+
+def test_regrading_a_running_submission_is_a_conflict(app, client, people, alice_submission):
+    state = app.extensions["grader"]
+    with state.db.session() as session:
+        submissions.claim(session, state.settings, alice_submission, "w")
+    response = client.post(f"/api/v1/submissions/{alice_submission}/regrade", headers=people.headers("prof"))
+    assert response.status_code == 409 and "is running" in response.json["error"]
+
+
+def test_another_students_submission_is_not_found(client, people, alice_submission):
+    response = client.get(f"/api/v1/submissions/{alice_submission}", headers=people.headers("bob"))
+    assert response.status_code == 404
+    assert response.json == {"error": f"no submission {alice_submission}"}
+    missing = client.get("/api/v1/submissions/999999", headers=people.headers("bob"))
+    assert missing.status_code == 404  # indistinguishable from one that does not exist
+    assert missing.json == {"error": "no submission 999999"}
+    listed = client.get("/api/v1/submissions", headers=people.headers("bob"))
+    assert listed.json == {"submissions": []}
+    as_prof = client.get("/api/v1/submissions?user=alice@example.edu", headers=people.headers("prof"))
+    assert [s["id"] for s in as_prof.json["submissions"]] == [alice_submission]
+    as_bob = client.get("/api/v1/submissions?user=alice@example.edu", headers=people.headers("bob"))
+    assert as_bob.json == {"submissions": []}  # students cannot look at others' lists
+
+
+def test_submit_returns_202_with_the_id_and_url(client, people):
+    response = upload(client, people.headers("alice"))
+    assert response.status_code == 202
+    body = response.json
+    assert body["status"] == "queued" and isinstance(body["id"], int)
+    assert body["url"].endswith(f"/api/v1/submissions/{body['id']}")
+    assert response.headers["Location"] == body["url"]
+    assert "no grading worker is running" in body["warning"]
+    shown = client.get(body["url"], headers=people.headers("alice")).json
+    assert shown["status"] == "queued" and shown["report"] is None and shown["worker_alive"] is False
+
+
+@pytest.mark.parametrize("files, status, message", [
+    ([("linear_svm.py", b"")], 400, "linear_svm.py is empty"),
+    ([("linear_svm.py", b"# x\n" * 140_000)], 413, "the limit is 524288 bytes"),
+    ([("linear_svm.py", b"\x7fELF\x02\x01\x01\x00\x00")], 400, "binary file"),
+    ([("linear_svm.py", "x = 'caf\u00e9'\n".encode("latin-1"))], 400, "not UTF-8 text (invalid byte 0xe9 on line 1)"),
+    ([("src/linear_svm.py", svm_file())], 400, "contains a path; upload just linear_svm.py"),
+    ([("svm.py", svm_file())], 400, "unexpected file 'svm.py': assignment svm expects linear_svm.py"),
+    ([], 400, "no file uploaded: send linear_svm.py in a form field named 'file'"),
+    ([("linear_svm.py", b"print 'hello'\n")], 400, "This looks like Python 2 code"),
+])
+def test_bad_uploads_get_a_clear_error_and_store_nothing(app, client, people, files, status, message):
+    response = upload(client, people.headers("alice"), files=files)
+    assert response.status_code == status
+    assert message in response.json["error"]
+    with app.extensions["grader"].db.session() as session:
+        assert session.query(Submission).count() == 0
+
+
+def test_a_wrong_field_name_and_a_non_multipart_body(client, people):
+    response = upload(client, people.headers("alice"), field="files")
+    assert response.status_code == 400 and "field named 'file' (got a field named 'files')" in response.json["error"]
+    response = client.post("/api/v1/assignments/svm/submissions", headers=people.headers("alice"), json={})
+    assert response.status_code == 400 and "multipart/form-data" in response.json["error"]
+
+
+def test_a_missing_file_of_a_two_file_assignment(tmp_path, people):
+    course = make_course(tmp_path / "course", assignments=("svm",))
+    toml = course / "svm" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('files = ["linear_svm.py"]', 'files = ["linear_svm.py", "helpers.py"]'))
+    app = make_app(tmp_path / "instance2", ASSIGNMENTS_DIR=str(course))
+    students = People(app)
+    students.add("dana")
+    response = upload(app.test_client(), students.headers("dana"))
+    assert response.status_code == 400
+    assert response.json["error"] == "missing file helpers.py (assignment svm expects linear_svm.py, helpers.py)"
+
+
+def test_a_request_over_the_size_limit_is_413(tmp_path):
+    app = make_app(tmp_path / "instance", MAX_REQUEST_BYTES=100_000)
+    people = People(app)
+    people.add("erin")
+    response = upload(app.test_client(), people.headers("erin"), files=[("linear_svm.py", b"#" * 200_000)])
+    assert response.status_code == 413 and "larger than the limit of 100000 bytes" in response.json["error"]
+
+
+def test_unknown_assignment_and_unknown_routes_are_json_404(client, people):
+    response = upload(client, people.headers("alice"), assignment="nope")
+    assert response.status_code == 404 and "unknown assignment 'nope'" in response.json["error"]
+    assert client.get("/api/v1/nothing-here", headers=people.headers("alice")).status_code == 404
+    assert client.get("/api/v1/nothing-here").json["error"]
+    assert client.put("/api/v1/assignments", headers=people.headers("alice")).status_code == 405
+
+
+def test_too_many_submissions_is_429_with_retry_after(tmp_path):
+    app = make_app(tmp_path / "instance",
+                   ASSIGNMENTS_DIR=str(make_course(tmp_path / "course", "max_submissions_per_hour = 2")))
+    people = People(app)
+    people.add("fay")
+    people.add("prof", role="instructor")
+    client = app.test_client()
+    assert upload(client, people.headers("fay")).status_code == 202
+    assert upload(client, people.headers("fay")).status_code == 202
+    response = upload(client, people.headers("fay"))
+    assert response.status_code == 429
+    assert "at most 2 submissions of svm per hour" in response.json["error"]
+    assert 3590 <= int(response.headers["Retry-After"]) <= 3601
+    for _ in range(3):  # instructors are not limited
+        assert upload(client, people.headers("prof")).status_code == 202
+
+
+def test_after_the_hard_deadline_students_get_403(tmp_path):
+    t = now()
+    policy = f"deadline = {iso(t - timedelta(days=2))}\nhard_deadline = {iso(t - timedelta(seconds=1))}"
+    app = make_app(tmp_path / "instance", ASSIGNMENTS_DIR=str(make_course(tmp_path / "course", policy)))
+    people = People(app)
+    people.add("gus")
+    response = upload(app.test_client(), people.headers("gus"))
+    assert response.status_code == 403 and "the hard deadline of svm" in response.json["error"]
+    assert "submissions are closed" in response.json["error"]
+
+
+def test_login_trades_a_password_for_a_token_and_locks_after_failures(app, client, people):
+    response = client.post("/api/v1/tokens", json={"email": "Alice@Example.edu", "password": PASSWORD})
+    assert response.status_code == 201
+    assert response.json["user"]["email"] == "alice@example.edu" and response.json["token"].startswith("gr_")
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {response.json['token']}"})
+    assert me.json["role"] == "student"
+    assert client.post("/api/v1/tokens", json={"email": "nobody@example.edu", "password": "x"}).status_code == 401
+    assert client.post("/api/v1/tokens", json={"email": "alice@example.edu"}).status_code == 400
+    limit = app.extensions["grader"].settings.login_max_failures
+    for _ in range(limit):
+        wrong = client.post("/api/v1/tokens", json={"email": "alice@example.edu", "password": "wrong"})
+        assert wrong.status_code == 401 and wrong.json == {"error": "wrong email or password"}
+    locked = client.post("/api/v1/tokens", json={"email": "alice@example.edu", "password": PASSWORD})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+def test_logout_revokes_the_token(client, people):
+    headers = people.headers("alice")
+    assert client.delete("/api/v1/tokens/current", headers=headers).status_code == 204
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401 and "revoked" in response.json["error"]
+
+
+def test_students_never_see_hidden_test_details(app, client, people, alice_submission):
+    report = _engine_report()
+    hidden = [t for t in report["tests"] if t["visibility"] == "hidden"]
+    assert hidden, "the svm assignment has a hidden test"
+    _finished(app, alice_submission, report)
+    student = client.get(f"/api/v1/submissions/{alice_submission}", headers=people.headers("alice")).json
+    shown = {t["id"]: t for t in student["report"]["tests"]}
+    for test in hidden:
+        masked = shown[test["id"]]
+        assert masked["status"] == "hidden" and masked["score"] is None and masked["details"] == {}
+        assert masked["output"] != test["output"] or not test["output"]
+    body = repr(student)
+    for test in hidden:
+        for value in test["details"].values():
+            if isinstance(value, float) and len(repr(value)) > 6:  # measured numbers, unique to the test
+                assert repr(value) not in body
+    assert student["report"]["hidden_max_score"] == sum(t["max_score"] for t in hidden)
+    assert student["score"] == student["report"]["score"] <= report["max_score"] - student["hidden_max_score"]
+    assert "student_output" not in student["report"]
+    instructor = client.get(f"/api/v1/submissions/{alice_submission}", headers=people.headers("prof")).json
+    assert instructor["report"] == report and instructor["score"] == report["score"]
+
+
+def test_after_due_date_tests_are_shown_once_the_deadline_passed(tmp_path):
+    from worker.assignments import get_assignment
+    from worker.engine import grade
+
+    course = make_course(tmp_path / "course")
+    toml = course / "svm" / "assignment.toml"
+    text = toml.read_text().replace('id = "vectorized_no_loops"\nname = "svm_loss_vectorized: no loops (fully vectorized)"\n'
+                                    'points = 2\nvisibility = "visible"',
+                                    'id = "vectorized_no_loops"\nname = "svm_loss_vectorized: no loops (fully vectorized)"\n'
+                                    'points = 2\nvisibility = "after_due_date"')
+    assert "after_due_date" in text
+    marker = text.index("\n[limits]")
+    results = {}
+    for label, deadline in (("before", now() + timedelta(days=1)), ("after", now() - timedelta(days=1))):
+        toml.write_text(text[:marker] + f"\n[policy]\ndeadline = {iso(deadline)}\n" + text[marker:])
+        app = make_app(tmp_path / f"instance-{label}", ASSIGNMENTS_DIR=str(course))
+        people = People(app)
+        people.add("hal")
+        sid = upload(app.test_client(), people.headers("hal")).json["id"]
+        report = grade(get_assignment("svm", course), {"linear_svm.py": svm_file()}, seed=3)
+        _finished(app, sid, report)
+        view = app.test_client().get(f"/api/v1/submissions/{sid}", headers=people.headers("hal")).json
+        results[label] = {t["id"]: t["status"] for t in view["report"]["tests"]}
+    assert results["before"]["vectorized_no_loops"] == "hidden"
+    assert results["after"]["vectorized_no_loops"] in ("passed", "failed")
+
+
+def test_status_reports_the_worker_heartbeat(app, client, people):
+    assert client.get("/api/v1/status", headers=people.headers("alice")).json["worker_alive"] is False
+    with app.extensions["grader"].db.session() as session:
+        submissions.beat(session, "celery@test", 1, 2, "0.1.0")
+    status = client.get("/api/v1/status", headers=people.headers("alice")).json
+    assert status["worker_alive"] is True and "workers" not in status
+    status = client.get("/api/v1/status", headers=people.headers("prof")).json
+    assert [w["hostname"] for w in status["workers"]] == ["celery@test"]
+    with app.extensions["grader"].db.session() as session:
+        submissions.beat(session, "celery@test", 1, 2, "0.1.0", now=now() - timedelta(minutes=5))
+    assert client.get("/api/v1/status", headers=people.headers("alice")).json["worker_alive"] is False
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json == {"status": "ok"}

@@ -1,0 +1,190 @@
+"""The Celery tasks: grade one submission, sweep what was left behind; and the worker's heartbeat.
+
+Tasks take ids only and have stable names (renaming one would strand the
+messages already queued under the old name). Each worker process creates ONE
+sandbox launcher (:func:`worker.sandbox.default_launcher`) when it starts and
+reuses it for every job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from celery import shared_task, signals
+from celery.exceptions import SoftTimeLimitExceeded
+from flask import current_app
+
+from grader import submissions
+from grader.context import GraderState
+from grader.db import DatabaseUnavailable, retrying
+from worker import __version__
+from worker.assignments import AssignmentError, get_assignment
+from worker.celery_app import GRADE_TASK, SWEEP_TASK, make_publisher
+from worker.engine import grade
+from worker.sandbox import Launcher, default_launcher
+
+log = logging.getLogger(__name__)
+
+
+def _state() -> GraderState:
+    return current_app.extensions["grader"]  # type: ignore[no-any-return]
+
+
+def _retry_delay(attempt: int) -> float:
+    return float(min(60, 5 * 2 ** (attempt - 1)))
+
+
+@shared_task(name=GRADE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+             autoretry_for=(DatabaseUnavailable,), retry_backoff=2, retry_backoff_max=60, max_retries=10)
+def grade_submission(self: Any, submission_id: int) -> str:
+    """Claim, grade and store one submission. Returns what happened (for the worker's log)."""
+    state = _state()
+    settings = state.settings
+    worker_name = getattr(self.request, "hostname", None) or socket.gethostname()
+
+    def take() -> submissions.Claim | None:
+        with state.db.session() as session:
+            return submissions.claim(session, settings, int(submission_id), worker_name)
+
+    try:
+        sandbox: Launcher = default_launcher()  # one per process, created on first use and reused
+    except Exception as exc:  # noqa: BLE001 - the sandbox cannot start here: an operator problem
+        # Before claiming, so no attempt is used up; the message comes back after a pause.
+        log.error("submission %s: the sandbox is unavailable (%s); see `grader doctor`", submission_id, exc)
+        raise self.retry(countdown=60, max_retries=None) from None
+    claim = retrying(take)
+    if claim is None:
+        log.info("submission %s: nothing to claim (already graded, or being graded elsewhere)", submission_id)
+        return "skipped"
+    log.info("submission %s: grading %s, attempt %d", claim.submission_id, claim.assignment_id, claim.attempt)
+    try:
+        assignment = get_assignment(claim.assignment_id, settings.assignments_dir)
+        report = grade(assignment, claim.files, launcher=sandbox)
+    except SoftTimeLimitExceeded:
+        return _give_back(state, claim, f"grading took longer than {settings.task_soft_time_limit:g} s")
+    except AssignmentError as exc:
+        return _give_back(state, claim, f"the assignment could not be loaded: {exc}")
+    except Exception as exc:  # noqa: BLE001 - anything else is the grader's fault, never the student's
+        log.exception("submission %s: grading crashed", claim.submission_id)
+        return _give_back(state, claim, f"{type(exc).__name__}: {exc}")
+    if report.get("status") == "error" and report.get("error_kind") == "infrastructure":
+        return _give_back(state, claim, str(report.get("error", "the sandbox failed")))
+
+    def store() -> bool:
+        with state.db.session() as session:
+            return submissions.finish(session, claim, report)
+
+    stored = retrying(store, attempts=6, first_delay=0.5)
+    if not stored:
+        log.warning("submission %s: lease lost before the report was stored; another attempt owns it",
+                    claim.submission_id)
+        return "lease lost"
+    log.info("submission %s: %s, %.4g / %.4g", claim.submission_id, report.get("status"),
+             report.get("score", 0.0), report.get("max_score", 0.0))
+    return str(report.get("status"))
+
+
+def _give_back(state: GraderState, claim: submissions.Claim, reason: str) -> str:
+    """A failure that is not the student's: queue the submission again after a pause, or give up."""
+    log.warning("submission %s: attempt %d failed: %s", claim.submission_id, claim.attempt, reason)
+
+    def release() -> str:
+        with state.db.session() as session:
+            return submissions.release(session, state.settings, claim, reason)
+
+    status = retrying(release)
+    if status == "queued":
+        publish = make_publisher(state.celery, state.settings, countdown=_retry_delay(claim.attempt))
+        with state.db.session() as session:
+            submissions.enqueue(session, publish, claim.submission_id)
+    return f"released ({status or 'lease lost'})"
+
+
+@shared_task(name=SWEEP_TASK, ignore_result=True)
+def sweep() -> dict[str, list[int]]:
+    """Re-queue expired leases and stuck ``queued`` rows (run by beat every ``GRADER_SWEEP_SECONDS``)."""
+    state = _state()
+    with state.db.session() as session:
+        return submissions.sweep(session, state.settings, state.publish).as_dict()
+
+
+# --------------------------------------------------------------------------- worker process life
+
+
+class Heartbeat(threading.Thread):
+    """Writes this worker's row in ``worker_heartbeats`` every ``heartbeat_seconds`` until stopped."""
+
+    def __init__(self, state: GraderState, hostname: str, concurrency: int) -> None:
+        super().__init__(name="grader-heartbeat", daemon=True)
+        self.state, self.hostname, self.concurrency = state, hostname, concurrency
+        self.stopped = threading.Event()
+
+    def beat_once(self) -> None:
+        with self.state.db.session() as session:
+            submissions.beat(session, self.hostname, os.getpid(), self.concurrency, __version__)
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.beat_once()
+            except Exception as exc:  # noqa: BLE001 - keep beating once the database is back
+                log.warning("heartbeat failed: %s", exc)
+            self.stopped.wait(self.state.settings.heartbeat_seconds)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)  # a beat in flight would otherwise write the row again after it is removed
+        try:
+            with self.state.db.session() as session:
+                submissions.forget_worker(session, self.hostname)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not remove the heartbeat row: %s", exc)
+
+
+_heartbeat: Heartbeat | None = None
+
+
+def _state_outside_task() -> GraderState | None:
+    """The grader state in a signal handler (no app context there): the Flask app hangs off the Celery app."""
+    from celery import current_app as celery_current
+
+    flask_app = getattr(celery_current, "flask_app", None)
+    return flask_app.extensions["grader"] if flask_app is not None else None
+
+
+@signals.worker_process_init.connect
+def _on_process_init(**_: Any) -> None:
+    state = _state_outside_task()
+    if state is not None:
+        state.db.dispose()  # connections inherited from the parent must not be shared
+    try:
+        default_launcher()  # start the sandbox now rather than during the first job
+    except Exception as exc:  # noqa: BLE001 - reported again, with a retry, when a job needs it
+        log.error("the sandbox could not start in this worker process: %s", exc)
+
+
+@signals.worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    global _heartbeat
+    state = _state_outside_task()
+    if state is None:
+        return
+    hostname = getattr(sender, "hostname", None) or socket.gethostname()
+    concurrency = int(getattr(getattr(sender, "controller", None), "concurrency", 0) or 1)
+    _heartbeat = Heartbeat(state, hostname, concurrency)
+    _heartbeat.start()
+    # Recover at once what a previous crash left behind instead of waiting for the first beat.
+    try:
+        sender.app.send_task(SWEEP_TASK, queue=state.settings.queue)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not queue the start-up sweep: %s", exc)
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()
