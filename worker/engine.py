@@ -27,6 +27,7 @@ from worker.checks.context import CheckFailed, Context, Outcome, ReferenceUnavai
 from worker.sandbox import (
     Launcher,
     Limits,
+    SandboxFailure,
     StudentCodeError,
     StudentError,
     StudentProcess,
@@ -202,7 +203,7 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
             details["exception"] = err.exc_type
         details["seconds"] = round(time.monotonic() - started, 4)
         return _result(spec, 0.0, "error", output, details)
-    except ReferenceUnavailable:
+    except (ReferenceUnavailable, SandboxFailure):
         raise
     except Exception as exc:  # a bug in the grader itself: never blame the student silently
         log.exception("check %s/%s crashed", assignment.id, spec.id)

@@ -8,7 +8,14 @@ checks.
 
 import os
 
-from worker.sandbox.launcher import ChildHandle, Launcher, Limits, SubprocessLauncher
+from worker.sandbox.launcher import (
+    ChildHandle,
+    Launcher,
+    Limits,
+    SandboxFailure,
+    SandboxSetupFailed,
+    SubprocessLauncher,
+)
 from worker.sandbox.session import (
     StudentCodeError,
     StudentCrashed,
@@ -54,6 +61,8 @@ __all__ = [
     "ChildHandle",
     "Launcher",
     "Limits",
+    "SandboxFailure",
+    "SandboxSetupFailed",
     "SubprocessLauncher",
     "StudentCodeError",
     "StudentCrashed",

@@ -68,6 +68,9 @@ class Child:
 
     # ------------------------------------------------------------------ plumbing
     def serve(self) -> None:
+        # "Ready": everything before this line is the sandbox's setup; a death before it is the
+        # sandbox's failure, a death after it is the student's.
+        protocol.write_frame(self.wfd, protocol.encode_frame({"seq": 0, "ok": True, "hello": True}, []))
         while True:
             try:
                 body = protocol.read_frame_blocking(self.rfd, MAX_REQUEST_BYTES)

@@ -15,6 +15,7 @@ import fcntl
 import itertools
 import json
 import os
+import shutil
 import signal
 import site
 import socket
@@ -26,14 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.sandbox.launcher import ChildHandle, Limits, child_environment
+from worker.sandbox.launcher import ChildHandle, Limits, SandboxFailure, child_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HIDDEN = ["/root", "/home", "/run", "/var/run", "/var/lib", "/srv", "/mnt", "/media", "/etc/ssl/private"]
 MAX_SLOTS = 64
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(SandboxFailure):
     """No isolation is possible here; grading refuses to run unless the operator opts out explicitly."""
 
 
@@ -44,6 +45,9 @@ def hidden_paths(extra: list[str] | None = None) -> list[str]:
     paths += [p for p in env.split(os.pathsep) if p]
     for key in ("GRADER_INSTANCE_PATH", "GRADER_ASSIGNMENTS_DIR"):
         if os.environ.get(key):
+            # Create it now if it does not exist yet: a tree that appears later could not be covered
+            # (Landlock's deny-by-default reads protect it anyway where the kernel has Landlock).
+            os.makedirs(os.environ[key], mode=0o700, exist_ok=True)
             paths.append(os.environ[key])
     paths += extra or []
     return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
@@ -129,6 +133,7 @@ class ForkServerLauncher:
         self._children: dict[int, ForkServerChild] = {}
         self._early_exits: dict[int, tuple[int, bool]] = {}
         self._leaked: list[int] = []
+        self._mpl_dir: str | None = None
 
     # ------------------------------------------------------------------ server lifecycle
     def start(self) -> None:
@@ -144,7 +149,8 @@ class ForkServerLauncher:
         env = child_environment("/tmp")
         env.pop("HOME", None)
         env.pop("TMPDIR", None)
-        env["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="grader-mpl-")
+        self._mpl_dir = tempfile.mkdtemp(prefix="grader-mpl-")
+        env["MPLCONFIGDIR"] = self._mpl_dir
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "worker.sandbox.forkserver", str(theirs.fileno())],
@@ -192,6 +198,9 @@ class ForkServerLauncher:
                 self._proc.kill()
             self._proc.wait(10)
             self._proc = None
+        if self._mpl_dir:
+            shutil.rmtree(self._mpl_dir, ignore_errors=True)
+            self._mpl_dir = None
 
     def close(self) -> None:
         with self._lock:

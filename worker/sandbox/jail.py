@@ -229,15 +229,9 @@ def _mount_tmpfs(target: str, size_bytes: int, mode: str = "1777", readonly: boo
 
 
 STAGING_CANDIDATES = ("/mnt", "/media", "/srv", "/opt", "/boot")
+SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/sys",
+                     "/dev", "/tmp", "/var/tmp", "/dev/shm")
 TMP_DIRS = ("/tmp", "/dev/shm", "/var/tmp")
-
-
-def _non_empty(path: str) -> bool:
-    try:
-        with os.scandir(path) as entries:
-            return next(entries, None) is not None
-    except OSError:
-        return True
 
 
 def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
@@ -248,9 +242,13 @@ def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
     if stage_root is None:
         raise OSError(errno.ENOENT, "no directory to stage mounts on")
     _mount_tmpfs(stage_root, 1 << 20, mode="0700")
-    covers = [(os.path.realpath(h), False) for h in hide if os.path.isdir(h) and _non_empty(h)]
-    covers += [(t, True) for t in TMP_DIRS if os.path.isdir(t)]
-    covers = sorted(set(covers), key=lambda c: len(c[0]))
+    candidates = [(os.path.realpath(h), False) for h in hide if os.path.isdir(h)]
+    candidates += [(t, True) for t in TMP_DIRS if os.path.isdir(t)]
+    covers: list[tuple[str, bool]] = []
+    for target, writable in sorted(set(candidates), key=lambda c: len(c[0])):
+        # A tree inside one already covered is hidden with it (and its mount point is gone).
+        if not any((target + "/").startswith(done + "/") for done, _ in covers):
+            covers.append((target, writable))
     keep_real = [os.path.realpath(k) for k in keep if os.path.isdir(k)]
     for i, (target, writable) in enumerate(covers):
         if os.path.realpath(stage_root) == target:
@@ -345,7 +343,11 @@ def finish_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, 
         linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the uid change: re-arm
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     if cfg.landlock_abi:
-        linux.landlock_restrict(read_paths=["/"], write_paths=list(TMP_DIRS),
+        # Reading is denied by default: the system's directories and the interpreter's own trees
+        # only, so a copy of the references anywhere else (a second checkout, /opt, /var/cache)
+        # stays out of reach even where no mount covers it.
+        linux.landlock_restrict(read_paths=[p for p in (*SYSTEM_READ_PATHS, *cfg.keep) if os.path.exists(p)],
+                                write_paths=list(TMP_DIRS),
                                 device_paths=["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"])
     # stdin from /dev/null, stdout/stderr into the capped output pipe, the channel on 3 and 4.
     null = os.open("/dev/null", os.O_RDONLY)
@@ -366,9 +368,13 @@ def finish_job(cfg: JailConfig, slot: int, limits: dict[str, int], req_fd: int, 
 
 def setup_failed(exc: BaseException, out_fd: int | None) -> None:
     """Refuse to run the student unprotected: say why on the job's output, exit with SETUP_FAILED."""
-    if out_fd is not None:
+    message = f"sandbox setup failed: {exc!r}\n".encode()
+    for fd in (out_fd, 2):  # the output pipe may already have been renumbered to 2
+        if fd is None:
+            continue
         try:
-            os.write(out_fd, f"sandbox setup failed: {exc!r}\n".encode())
+            os.write(fd, message)
+            break
         except OSError:
             pass
     os._exit(SETUP_FAILED)

@@ -24,6 +24,15 @@ from typing import Protocol
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 
 
+class SandboxFailure(RuntimeError):
+    """The sandbox itself failed (not the student's code): the grading is an infrastructure error
+    and is retried, never scored."""
+
+
+class SandboxSetupFailed(SandboxFailure):
+    """A job died or hung before its runtime said it was ready."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one grading job may use. Defaults suit CS231n assignment 1."""

@@ -7,6 +7,8 @@ that layer guarantees. The worker runs it at start-up; ``grader doctor`` prints 
 
 from __future__ import annotations
 
+import ast
+import os
 from typing import Any
 
 from worker.sandbox.launcher import Launcher, Limits
@@ -59,6 +61,7 @@ def probe(paths):
         "write_packages": _try(lambda: _write(os.path.join(paths["packages"], "probe"))),
         "write_etc": _try(lambda: _write("/etc/probe")),
         "hostname": socket.gethostname(),
+        "read_outside": _try(lambda: os.listdir(paths["outside"])),
         "seccomp": status.get("Seccomp", "?"),
         "no_new_privs": status.get("NoNewPrivs", "?"),
         "cgroup": "cs231n-grader/slot-" in cgroup,
@@ -74,7 +77,7 @@ def run_self_test(launcher: Any) -> dict[str, Any]:
 
     layers = dict(getattr(launcher, "layers", {}))
     paths = {"project": str(PROJECT_ROOT), "reference": str(PROJECT_ROOT / "assignments" / "svm" / "reference.py"),
-             "packages": kept_paths()[-1]}
+             "packages": kept_paths()[-1], "outside": "/var/cache"}
     process = StudentProcess(launcher, Limits(call_seconds=20, total_seconds=40), {"probe": ("probe.py", PROBE)})
     try:
         result = process.call("probe", paths)
@@ -95,13 +98,19 @@ def run_self_test(launcher: Any) -> dict[str, Any]:
     if ns:
         expect("only the job's own process is visible", result["processes_visible"] <= 2,
                f"{result['processes_visible']} processes in /proc")
+        listing = str(result["project_listing"])
+        kept_here = {os.path.relpath(k, paths["project"]).split(os.sep)[0] for k in kept_paths()
+                     if (k + os.sep).startswith(paths["project"] + os.sep)}
+        shown = set(ast.literal_eval(listing[len("allowed: "):])) if listing.startswith("allowed: [") else set()
         expect("the project's trees are hidden", not result["reference_readable"]
-               and result["project_listing"] in ("allowed: []", "blocked: PermissionError",
-                                                 "blocked: FileNotFoundError"), result["project_listing"])
+               and (listing.startswith("blocked: ") or shown <= kept_here), listing)
         expect("private /tmp is writable", str(result["write_tmp"]).startswith("allowed"), result["write_tmp"])
         expect("the interpreter's packages are read-only", str(result["write_packages"]).startswith("blocked"),
                result["write_packages"])
         expect("own hostname (UTS namespace)", result["hostname"] == "sandbox", result["hostname"])
+    if layers.get("landlock") and os.path.isdir("/var/cache"):
+        expect("reading outside the system and interpreter trees is refused (Landlock)",
+               str(result["read_outside"]).startswith("blocked"), result["read_outside"])
     if layers.get("unprivileged per-slot uid"):
         expect("runs as an unprivileged uid", result["uid"] >= 1000, f"uid {result['uid']}")
         expect("system directories are not writable", str(result["write_etc"]).startswith("blocked"),

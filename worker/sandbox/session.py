@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import select
 import signal
 import threading
@@ -23,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from worker.sandbox import protocol
-from worker.sandbox.launcher import ChildHandle, Launcher, Limits
+from worker.sandbox.launcher import ChildHandle, Launcher, Limits, SandboxSetupFailed
 
-SETUP_FAILED = 121  # worker.sandbox.jail.SETUP_FAILED (not imported: the jail needs Linux-only modules)
+READY_SECONDS = 15.0  # a job must say it is ready within this (the fork server takes a few ms)
 
 
 class StudentError(Exception):
@@ -84,6 +85,7 @@ def describe_exit(returncode: int | None) -> str:
             "SIGXCPU": " (CPU time limit)",
             "SIGXFSZ": " (file size limit)",
             "SIGABRT": " (aborted)",
+            "SIGSYS": " (a forbidden system call)",
         }.get(name, "")
         return f"crashed with signal {sig} {name}{extra}"
     return f"exited with code {returncode} (did the code call exit()?)"
@@ -180,7 +182,11 @@ def scrub(text: str) -> str:
     text = protocol.clean_text(text)
     for path in _PATHS:
         text = text.replace(path, "...")
-    return text
+    return _CONTROL.sub("\ufffd", text)
+
+
+# Terminal control characters (ESC, BEL, backspace, ...): a message must not drive the reader's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class StudentProcess:
@@ -216,6 +222,7 @@ class StudentProcess:
         self.child = self.launcher.spawn(self.limits)
         self.output = _OutputCollector(self.child.output_fd, self._output)
         self.output.start()
+        self._await_ready()
         try:
             self._request(
                 {
@@ -229,6 +236,22 @@ class StudentProcess:
             )
         except StudentError as exc:
             self.load_error = exc
+
+    def _await_ready(self) -> None:
+        """The runtime's hello frame: a job that dies or hangs before it is the sandbox's failure."""
+        assert self.child is not None
+        deadline = time.monotonic() + READY_SECONDS
+        output_before = self._output.total
+        try:
+            body = self._receive(deadline, "starting the sandbox")
+            header, _ = protocol.decode_frame(body, 1 << 20)
+            if header.get("hello") is not True or header.get("seq") != 0:
+                raise protocol.ProtocolError("no hello")
+        except (StudentError, protocol.ProtocolError) as exc:
+            self.stop()
+            said = self._output.text()[0][-2000:] if self._output.total > output_before else ""
+            raise SandboxSetupFailed(f"the sandbox could not start a job ({exc}) {scrub(said).strip()}".strip()) \
+                from None
 
     def stop(self) -> None:
         if self.child is not None:
@@ -443,6 +466,4 @@ class StudentProcess:
         if child.oom:
             raise StudentCrashed(f"the process was killed for exceeding the memory limit "
                                  f"({self.limits.memory_mb} MB) while {during}")
-        if code == SETUP_FAILED:
-            raise StudentCrashed(f"the sandbox could not be set up while {during}")
         raise StudentCrashed(f"the process {describe_exit(code)} while {during}")
