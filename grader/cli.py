@@ -61,7 +61,7 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
          unsafe: bool = False) -> None:
     from worker.assignments import AssignmentError, UnknownAssignment, get_assignment
     from worker.engine import grade
-    from worker.sandbox import SubprocessLauncher, default_launcher
+    from worker.sandbox import Launcher, SubprocessLauncher, default_launcher
     from worker.sandbox.hardened import SandboxUnavailable
 
     try:
@@ -75,6 +75,7 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
     if not as_json:
         click.echo(f"{'Grading' if mode == 'grade' else 'Checking'} {', '.join(files)} for {assignment.title} ...",
                    err=True)
+    launcher: Launcher
     if mode == "check" or unsafe:
         # The offline self-check runs the student's own code on the student's own machine.
         launcher = SubprocessLauncher()

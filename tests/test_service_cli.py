@@ -189,6 +189,22 @@ def test_docker_compose_names_only_real_commands() -> None:
     assert "GRADER_SECRET_KEY" in env and "GRADER_DATABASE_URL" in env and "GRADER_BROKER_URL" in env
 
 
+def test_only_the_worker_is_privileged_and_only_as_the_sandbox_needs() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    privileged_keys = {"privileged", "cap_add", "security_opt", "cgroup", "pid", "ipc", "devices"}
+    for name, service in services.items():
+        if name == "worker":
+            continue
+        assert not privileged_keys & set(service), f"{name} must not be privileged"
+        assert service.get("user") in (None, "grader"), f"{name} must not run as root"
+    worker = services["worker"]
+    assert "privileged" not in worker and worker["cap_add"] == ["SYS_ADMIN"]
+    assert set(worker["security_opt"]) == {"apparmor=unconfined", "seccomp=unconfined"}
+    assert worker["user"] == "root"
+    assert "/sys/fs/cgroup:/sys/fs/cgroup:rw" in worker["volumes"]
+    assert "libseccomp2" in (ROOT / "Dockerfile").read_text()
+
+
 def test_readme_documents_every_setting() -> None:
     import dataclasses
 

@@ -185,7 +185,7 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
         outcome = assignment.check_function(spec)(ctx)
     except CheckFailed as failure:
         output = failure.message
-        details = dict(failure.details)
+        details: dict[str, Any] = dict(failure.details)
         if failure.hint:
             output += f"\nHint: {failure.hint}"
             details["hint"] = failure.hint
@@ -194,7 +194,7 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
         return _result(spec, score, "failed", output, details)
     except StudentError as err:
         output = str(err)
-        details: dict[str, Any] = {"kind": err.kind}
+        details = {"kind": err.kind}
         if isinstance(err, StudentCodeError):
             hint = python3_hint(err)
             if hint:

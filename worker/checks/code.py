@@ -40,7 +40,7 @@ def find_function(tree: ast.Module, name: str, cls: str | None = None) -> ast.Fu
 
 def loops_in(func: ast.FunctionDef) -> list[Loop]:
     """Every loop or comprehension inside ``func``'s body (nested functions included)."""
-    return [Loop(node.lineno, kind) for node in ast.walk(func)
+    return [Loop(getattr(node, "lineno", 0), kind) for node in ast.walk(func)
             for t, kind in _LOOP_NODES.items() if isinstance(node, t)]
 
 

@@ -66,7 +66,7 @@ def error_map(student: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
             "cols_per_cell": cstep, "shape": [rows, cols]}
 
 
-def column_summary(student: np.ndarray, expected: np.ndarray) -> list[float]:
+def column_summary(student: np.ndarray, expected: np.ndarray) -> list[float | str]:
     """Largest absolute error in each column (each class, for a ``(D, C)`` weight gradient)."""
     diff = np.abs(np.nan_to_num(student - expected, nan=np.inf))
     if diff.ndim != 2:

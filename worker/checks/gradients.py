@@ -73,10 +73,10 @@ def gradient_check(f: Callable[[np.ndarray], float], x: np.ndarray, analytic: np
     probes: list[tuple[str, tuple[int, ...] | None, np.ndarray]] = []
     n = min(coordinates, x.size)
     for flat in rng.choice(x.size, size=n, replace=False):
-        idx = np.unravel_index(int(flat), x.shape)
+        index = tuple(int(i) for i in np.unravel_index(int(flat), x.shape))
         v = np.zeros_like(x)
-        v[idx] = 1.0
-        probes.append(("coordinate", tuple(int(i) for i in idx), v))
+        v[index] = 1.0
+        probes.append(("coordinate", index, v))
     for _ in range(directions):
         v = rng.standard_normal(x.shape)
         v /= np.linalg.norm(v)

@@ -16,6 +16,7 @@ FIT_TOL = 1e-6
 
 
 def _close(x: float, y: float, tol: float = 1e-6) -> bool:
+    x, y = float(x), float(y)
     return abs(x - y) <= tol * max(1.0, abs(x), abs(y))
 
 
@@ -26,7 +27,7 @@ def _fit(target: np.ndarray, *basis: np.ndarray) -> tuple[np.ndarray, float] | N
     if not np.all(np.isfinite(t)) or not np.all(np.isfinite(a)):
         return None
     coef, *_ = np.linalg.lstsq(a, t, rcond=None)
-    resid = np.linalg.norm(a @ coef - t) / max(np.linalg.norm(t), 1e-300)
+    resid = float(np.linalg.norm(a @ coef - t)) / max(float(np.linalg.norm(t)), 1e-300)
     return coef, float(resid)
 
 

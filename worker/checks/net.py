@@ -430,7 +430,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return data.data.astype(np.float64) / 16.0, data.target.astype(np.int64)
 
 
-DIGITS_SETTINGS = dict(learning_rate=0.5, learning_rate_decay=0.95, reg=1e-3, num_iters=500, batch_size=100)
+DIGITS_SETTINGS: dict[str, Any] = dict(learning_rate=0.5, learning_rate_decay=0.95, reg=1e-3, num_iters=500,
+                                       batch_size=100)
 DIGITS_MIN_VAL_ACC = 0.85
 
 

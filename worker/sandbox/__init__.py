@@ -6,6 +6,7 @@ the plain subprocess launcher with a hardened one changes nothing in the
 checks.
 """
 
+import logging
 import os
 
 from worker.sandbox.launcher import (
@@ -28,6 +29,7 @@ from worker.sandbox.session import (
 
 
 
+log = logging.getLogger(__name__)
 _default: tuple[int, Launcher] | None = None
 
 
@@ -37,20 +39,34 @@ def unsafe_opt_out() -> bool:
 
 
 def default_launcher() -> Launcher:
-    """The launcher for grading in this process: the hardened fork server, created once per process
-    (a forked worker gets its own). Raises :class:`~worker.sandbox.hardened.SandboxUnavailable` when
-    nothing can be isolated, unless the operator opted out with ``GRADER_UNSAFE_NO_SANDBOX=1``."""
+    """The launcher for grading in this process: the hardened fork server, created and self-tested
+    once per process (a forked worker gets its own).
+
+    Raises :class:`~worker.sandbox.hardened.SandboxUnavailable` when nothing can be isolated or the
+    self-test finds a layer that does not hold what it promises, so the worker refuses to grade
+    (the task fails as an infrastructure error and is retried), unless the operator opted out with
+    ``GRADER_UNSAFE_NO_SANDBOX=1``.
+    """
     global _default
     if _default is not None and _default[0] == os.getpid():
         return _default[1]
     launcher: Launcher
     if unsafe_opt_out():
+        log.warning("GRADER_UNSAFE_NO_SANDBOX is set: student code runs WITHOUT the sandbox")
         launcher = SubprocessLauncher()
     else:
-        from worker.sandbox.hardened import ForkServerLauncher
+        from worker.sandbox.hardened import ForkServerLauncher, SandboxUnavailable
 
         launcher = ForkServerLauncher()
         launcher.start()
+        result = launcher.self_test()
+        if not result["ok"]:
+            failed = [name for name, ok, _ in result["checks"] if not ok] or [result.get("error", "?")]
+            launcher.close()
+            raise SandboxUnavailable(f"the sandbox self-test failed: {'; '.join(failed)} (see `grader doctor`)")
+        missing = [name for name, value in launcher.layers.items() if not value]
+        log.info("sandbox ready (%s); self-test passed (%d checks)%s", launcher.name, len(result["checks"]),
+                 f"; missing layers: {', '.join(missing)}" if missing else "")
     _default = (os.getpid(), launcher)
     return launcher
 

@@ -47,7 +47,7 @@ MAX_REQUEST_BYTES = 512 << 20
 
 def install_compat_shims() -> None:
     """Make 2017-era code import on a current numpy (``np.int`` and friends)."""
-    aliases = {"int": int, "float": float, "bool": bool, "object": object, "long": int,
+    aliases: dict[str, object] = {"int": int, "float": float, "bool": bool, "object": object, "long": int,
                "str": str, "unicode": str, "complex": complex}
     for name, value in aliases.items():
         if name not in np.__dict__:

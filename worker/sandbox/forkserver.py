@@ -180,7 +180,7 @@ class _Server:
         from worker.sandbox.jail import finish_job, setup_failed
 
         try:
-            rfd, wfd = finish_job(self.cfg, slot, limits, *fds, self.seccomp_filter)
+            rfd, wfd = finish_job(self.cfg, slot, limits, fds[0], fds[1], fds[2], self.seccomp_filter)
         except BaseException as exc:  # noqa: BLE001
             setup_failed(exc, fds[2])
         try:
@@ -263,7 +263,8 @@ class _Server:
         self.make_warm()
         while True:
             try:
-                readable, _, _ = select.select([self.ctl, self.wake_r], [], [])
+                waiting: list[Any] = [self.ctl, self.wake_r]
+                readable, _, _ = select.select(waiting, [], [])
             except InterruptedError:
                 continue
             if self.wake_r in readable:
