@@ -37,6 +37,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["grader"].celery = celery_init_app(app)
     app.register_blueprint(api.bp)
     api.register_error_handlers(app)
+    from grader import dashboard  # the web pages (registered first, "/" is theirs; the API stays CSRF-exempt)
+    dashboard.init_app(app)
 
     if settings.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -52,9 +54,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         except Exception as exc:  # noqa: BLE001
             return jsonify(status="unavailable", error=f"database: {type(exc).__name__}"), 503
         return jsonify(status="ok")
-
-    @app.get("/")
-    def index() -> Any:
-        return jsonify(name="cs231n-grader", api="/api/v1", docs="see README.md: HTTP API")
 
     return app

@@ -1,0 +1,171 @@
+"""Instructor pages: the gradebook (sortable, CSV), every submission, regrades with progress, statistics.
+
+The gradebook is :func:`grader.gradebook.build` (each assignment's policy and
+late penalty applied), the CSV is its ``to_csv``, regrades are
+:func:`grader.submissions.regrade` and ``regrade_all``: the same service
+layer as the API and the ``grader`` commands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+
+from grader import catalog, submissions
+from grader import gradebook as gradebook_service
+from grader.context import db_session, state
+from grader.dashboard import queries
+from grader.dashboard.account import instructor_required
+from grader.dashboard.charts import histogram_svg
+from grader.errors import Conflict
+from grader.models import STATUSES, utcnow
+
+bp = Blueprint("instructor", __name__, url_prefix="/instructor")
+
+PER_PAGE = 50
+
+
+@bp.get("/")
+@instructor_required
+def index() -> Any:
+    return redirect(url_for("instructor.gradebook"))
+
+
+def _sort_key(column: str, ids: list[str]) -> Any:
+    if column == "name":
+        return lambda s: (s.name.lower(), s.email)
+    if column == "total":
+        return lambda s: (s.total, s.email)
+    if column in ids:
+        # Students without a counted submission sort below a score of zero.
+        return lambda s: (s.grades[column].score if s.grades.get(column) else -1.0, s.email)
+    return lambda s: s.email
+
+
+@bp.get("/gradebook")
+@instructor_required
+def gradebook() -> Any:
+    session = db_session()
+    book = gradebook_service.build(session, state().settings)
+    session.commit()
+    ids = [a.id for a in book.assignments]
+    column = request.args.get("sort", "email")
+    if column not in ("email", "name", "total", *ids):
+        column = "email"
+    descending = request.args.get("dir", "desc" if column == "total" or column in ids else "asc") == "desc"
+    rows = sorted(book.students, key=_sort_key(column, ids), reverse=descending)
+    max_total = sum(a.spec.max_score for a in book.assignments)
+    return render_template("gradebook.html", book=book, rows=rows, sort=column, descending=descending,
+                           max_total=max_total, now=utcnow())
+
+
+@bp.get("/gradebook.csv")
+@instructor_required
+def gradebook_csv() -> Any:
+    session = db_session()
+    book = gradebook_service.build(session, state().settings)
+    session.commit()
+    name = f"gradebook-{utcnow():%Y%m%d-%H%M}.csv"
+    return Response(book.to_csv(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}", "Cache-Control": "no-store"})
+
+
+@bp.get("/submissions")
+@instructor_required
+def all_submissions() -> Any:
+    session = db_session()
+    settings = state().settings
+    entries = catalog.all_assignments(session, settings)
+    assignment = request.args.get("assignment") or None
+    status = request.args.get("status") or None
+    email = (request.args.get("student") or "").strip()[:254] or None
+    if status not in (None, *STATUSES):
+        status = None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    rows, total = queries.find_submissions(session, assignment_id=assignment, email=email, status=status,
+                                           page=page, per_page=PER_PAGE)
+    policies = {e.id: e.policy for e in entries}
+    session.commit()
+    pages = max(1, -(-total // PER_PAGE))
+    return render_template("instructor_submissions.html", rows=rows, total=total, page=page, pages=pages,
+                           entries=entries, policies=policies,
+                           filters={"assignment": assignment or "", "status": status or "", "student": email or ""})
+
+
+@bp.post("/submissions/<int:submission_id>/regrade")
+@instructor_required
+def regrade_submission(submission_id: int) -> Any:
+    st = state()
+    session = db_session()
+    try:
+        submissions.regrade(session, submission_id, st.publish)
+        flash(f"Submission #{submission_id} is queued for regrading; its earlier reports are kept.", "success")
+    except Conflict as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("student.submission", submission_id=submission_id), code=303)
+
+
+@bp.post("/assignments/<assignment_id>/regrade")
+@instructor_required
+def regrade_assignment(assignment_id: str) -> Any:
+    st = state()
+    session = db_session()
+    entry = catalog.get(session, st.settings, assignment_id)
+    session.commit()
+    since = utcnow()
+    ids = submissions.regrade_all(session, st.settings, entry.id, st.publish)
+    if not ids:
+        flash(f"{entry.spec.title} has no finished submission to regrade.", "info")
+        return redirect(url_for("instructor.stats", assignment_id=entry.id), code=303)
+    return redirect(url_for("instructor.regrade_progress", assignment_id=entry.id, since=since.isoformat(),
+                            upto=max(ids), total=len(ids)), code=303)
+
+
+def _progress_args(assignment_id: str) -> tuple[catalog.CourseAssignment, queries.RegradeProgress, dict[str, Any]]:
+    session = db_session()
+    entry = catalog.get(session, state().settings, assignment_id)
+    try:
+        since = datetime.fromisoformat(request.args.get("since", ""))
+        upto = int(request.args.get("upto", ""))
+        total = int(request.args.get("total", ""))
+    except ValueError:
+        abort(400, "this regrade link is incomplete; start the regrade from the assignment's page")
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    progress = queries.regrade_progress(session, entry.id, since, upto, max(0, total))
+    session.commit()
+    return entry, progress, {"since": since.isoformat(), "upto": upto, "total": total}
+
+
+@bp.get("/assignments/<assignment_id>/regrade")
+@instructor_required
+def regrade_progress(assignment_id: str) -> Any:
+    entry, progress, args = _progress_args(assignment_id)
+    return render_template("regrade.html", entry=entry, progress=progress, args=args)
+
+
+@bp.get("/assignments/<assignment_id>/regrade.json")
+@instructor_required
+def regrade_progress_json(assignment_id: str) -> Any:
+    _entry, progress, _args = _progress_args(assignment_id)
+    response = jsonify(total=progress.total, done=progress.done, pending=progress.pending,
+                       finished=progress.finished)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/assignments/<assignment_id>/stats")
+@instructor_required
+def stats(assignment_id: str) -> Any:
+    session = db_session()
+    result = queries.assignment_stats(session, state().settings, assignment_id)
+    session.commit()
+    chart = histogram_svg(result.histogram, result.bin_labels, uid="scores",
+                          title=f"Counted scores on {result.assignment.spec.title}",
+                          description=f"{result.submitted} students' counted scores in bands of 10% of "
+                                      f"{result.assignment.spec.max_score:g} points: "
+                                      + ", ".join(f"{label}%: {n}" for label, n in
+                                                  zip(result.bin_labels, result.histogram)))
+    return render_template("stats.html", stats=result, chart=chart)

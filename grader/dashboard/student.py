@@ -1,0 +1,278 @@
+"""Student pages: the assignments and their starter files, the upload form, a submission's report.
+
+Only translates HTTP to the service layer (:mod:`grader.submissions`,
+:mod:`grader.catalog`) and back. Whatever a student sees of a report went
+through :func:`grader.reports.student_view` (hidden tests masked), the same
+function the API uses; someone else's submission is "not found".
+Instructors use the same submission page and see the full report.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+    url_for,
+)
+from sqlalchemy.orm import Session
+
+from grader import catalog, reports, submissions
+from grader.context import db_session, state
+from grader.dashboard import queries
+from grader.dashboard.account import current_user, home_for, login_required, require_user
+from grader.dashboard.charts import Point, history_svg
+from grader.dashboard.report_view import report_view
+from grader.dashboard.templating import duration
+from grader.errors import ServiceError
+from grader.models import Report, Submission, User, utcnow
+from grader.policy import Policy
+from worker.engine import MAX_FILE_BYTES
+
+bp = Blueprint("student", __name__)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def policy_of(session: Session, assignment_id: str) -> Policy:
+    try:
+        return catalog.get(session, state().settings, assignment_id).policy
+    except ServiceError:
+        return Policy()  # the assignment's folder was removed; show its submissions anyway
+
+
+def starter_files(entry: catalog.CourseAssignment) -> list[tuple[str, int]]:
+    """(name, size) of each file in the assignment's starter/ folder."""
+    folder: Path = entry.spec.starter_dir
+    if not folder.is_dir():
+        return []
+    return [(p.name, p.stat().st_size) for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".")]
+
+
+def shown(submission: Submission, user: User, policy: Policy) -> dict[str, Any]:
+    """The submission as this user may see it (scores masked for students), without the report."""
+    return reports.submission_dict(submission, instructor=user.is_instructor, policy=policy, now=utcnow(),
+                                   with_report=False)
+
+
+def visible_report(report: Report, user: User, policy: Policy) -> dict[str, Any]:
+    data = dict(report.data or {})
+    if user.is_instructor:
+        return data
+    now = utcnow()
+    return reports.student_view(data, deadline_passed=policy.deadline_passed(now), deadline=policy.deadline)
+
+
+@dataclass
+class Status:
+    """What the live status line says about a submission that is not graded yet."""
+
+    status: str
+    final: bool
+    ahead: int | None
+    wait: float | None
+    worker_alive: bool
+    message: str
+
+
+def live_status(session: Session, submission: Submission) -> Status:
+    final = submission.status in ("graded", "error")
+    if final:
+        return Status(submission.status, True, None, None, True, "")
+    queue = queries.queue_info(session, state().settings)
+    ahead = queries.queued_ahead(session, submission) if submission.status == "queued" else 0
+    if not queue.worker_alive:
+        message = ("No grading worker is running right now. Your submission is stored safely and will be "
+                   "graded as soon as one starts; you can leave this page.")
+        return Status(submission.status, False, ahead, None, False, message)
+    if submission.status == "running":
+        started = submission.started_at
+        elapsed = (utcnow() - started).total_seconds() if started else 0.0
+        message = f"Grading now (started {duration(elapsed)} ago; a grading takes about " \
+                  f"{duration(queue.average_seconds)})."
+        return Status("running", False, 0, max(0.0, queue.average_seconds - elapsed), True, message)
+    wait = queue.wait_for(ahead)
+    where = ("next in line" if ahead == 0 else
+             f"{ahead} submission{'s' if ahead != 1 else ''} ahead of yours")
+    message = f"Queued: {where}; expected to be graded within about {duration(wait)}."
+    return Status("queued", False, ahead, wait, True, message)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@bp.get("/")
+def home() -> Any:
+    user = current_user()
+    return redirect(home_for(user) if user else url_for("account.login"))
+
+
+@bp.get("/assignments")
+@login_required
+def assignments() -> Any:
+    user = require_user()
+    session = db_session()
+    entries = catalog.all_assignments(session, state().settings)
+    mine = submissions.list_submissions(session, user, limit=1000)
+    summary: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        own = [shown(s, user, entry.policy) for s in mine if s.assignment_id == entry.id]
+        graded = [s for s in own if s["status"] == "graded" and s["score"] is not None]
+        best = max(graded, key=lambda s: (s["score"] / s["max_score"]) if s["max_score"] else 0, default=None)
+        summary[entry.id] = {"count": len(own), "latest": own[0] if own else None, "best": best}
+    session.commit()
+    return render_template("assignments.html", entries=entries, summary=summary, now=utcnow(),
+                           starters={e.id: starter_files(e) for e in entries})
+
+
+def _assignment_page(entry: catalog.CourseAssignment, *, upload_error: str | None = None, status: int = 200,
+                     retry_after: int | None = None) -> Any:
+    user = require_user()
+    session = db_session()
+    own = [shown(s, user, entry.policy)
+           for s in submissions.list_submissions(session, user, assignment_id=entry.id, limit=1000)]
+    points = [Point(f"#{s['id']}", 100.0 * s["score"] / s["max_score"]
+                    if s["status"] == "graded" and s["score"] is not None and s["max_score"] else None)
+              for s in reversed(own)]
+    chart = history_svg(points, title=f"Your scores on {entry.spec.title}, oldest first", uid="history")
+    now = utcnow()
+    session.commit()
+    body = render_template("assignment.html", entry=entry, submissions=own, chart=chart,
+                           starter=starter_files(entry), upload_error=upload_error, now=now,
+                           closed=entry.policy.closed(now) and not user.is_instructor,
+                           max_file_bytes=MAX_FILE_BYTES)
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return body, status, headers
+
+
+@bp.get("/assignments/<assignment_id>")
+@login_required
+def assignment(assignment_id: str) -> Any:
+    entry = catalog.get(db_session(), state().settings, assignment_id)
+    return _assignment_page(entry)
+
+
+@bp.get("/assignments/<assignment_id>/starter/<filename>")
+@login_required
+def starter(assignment_id: str, filename: str) -> Any:
+    entry = catalog.get(db_session(), state().settings, assignment_id)
+    if filename not in {name for name, _ in starter_files(entry)}:
+        abort(404)
+    response = send_from_directory(entry.spec.starter_dir, filename, as_attachment=True,
+                                   mimetype="text/x-python" if filename.endswith(".py") else None)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.post("/assignments/<assignment_id>/submissions")
+@login_required
+def submit(assignment_id: str) -> Any:
+    user = require_user()
+    st = state()
+    session = db_session()
+    entry = catalog.get(session, st.settings, assignment_id)
+    # A browser sends an empty part (no name, no bytes) for a file input left empty.
+    uploads = [(f.filename or "", f.read()) for f in request.files.getlist("file")]
+    uploads = [(name, data) for name, data in uploads if name or data]
+    expected = entry.spec.files
+    if not uploads:
+        return _assignment_page(entry, upload_error=f"Choose your {' and '.join(expected)} to upload.", status=400)
+    note = None
+    # As `grader submit` does: a one-file assignment takes the file whatever its name on the student's disk.
+    if len(expected) == 1 and len(uploads) == 1 and uploads[0][0] != expected[0]:
+        # Flashed messages travel in the session cookie: keep a long file name from overflowing it.
+        shown_name = uploads[0][0] if len(uploads[0][0]) <= 100 else uploads[0][0][:100] + "…"
+        note = f"Your file {shown_name} was submitted as {expected[0]}."
+        uploads = [(expected[0], uploads[0][1])]
+    try:
+        submission = submissions.submit(session, st.settings, user, entry.id, uploads, st.publish)
+    except ServiceError as exc:
+        session.rollback()
+        return _assignment_page(entry, upload_error=exc.message, status=exc.status, retry_after=exc.retry_after)
+    session.commit()
+    flash(f"Submission #{submission.id} received: {', '.join(f.filename for f in submission.files)}."
+          + (f" {note}" if note else ""), "success")
+    return redirect(url_for("student.submission", submission_id=submission.id), code=303)
+
+
+@bp.get("/submissions")
+@login_required
+def my_submissions() -> Any:
+    user = require_user()
+    session = db_session()
+    policies: dict[str, Policy] = {}
+    rows = []
+    for s in submissions.list_submissions(session, user, limit=500):
+        if s.assignment_id not in policies:
+            policies[s.assignment_id] = policy_of(session, s.assignment_id)
+        rows.append(shown(s, user, policies[s.assignment_id]))
+    session.commit()
+    return render_template("submissions.html", submissions=rows)
+
+
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def submission(submission_id: int) -> Any:
+    user = require_user()
+    session = db_session()
+    sub = submissions.get_submission(session, user, submission_id)  # another student's: NotFound (404)
+    policy = policy_of(session, sub.assignment_id)
+    info = shown(sub, user, policy)
+    chosen = sub.latest_report
+    wanted = request.args.get("report", type=int)
+    if wanted is not None:
+        chosen = next((r for r in sub.reports if r.id == wanted), None)
+        if chosen is None:
+            abort(404)
+    view = report_view(visible_report(chosen, user, policy)) if chosen is not None else None
+    final = sub.status in ("graded", "error")
+    files = [(f.filename, f.content.decode("utf-8", errors="replace"), f.size) for f in sub.files]
+    status = live_status(session, sub)
+    session.commit()
+    return render_template("submission.html", sub=sub, info=info, view=view, report=chosen,
+                           previous=not final and chosen is not None, files=files, live=status,
+                           reports=list(sub.reports), owner=sub.user, policy=policy)
+
+
+@bp.get("/submissions/<int:submission_id>/status.json")
+@login_required
+def submission_status(submission_id: int) -> Any:
+    """The live status the submission page polls while the submission is queued or running."""
+    user = require_user()
+    session = db_session()
+    sub = submissions.get_submission(session, user, submission_id)
+    info = shown(sub, user, policy_of(session, sub.assignment_id))
+    status = live_status(session, sub)
+    session.commit()
+    response = jsonify(id=sub.id, status=sub.status, final=status.final, attempts=sub.attempts,
+                       score=info["score"], max_score=info["max_score"], worker_alive=status.worker_alive,
+                       ahead=status.ahead, expected_wait_seconds=status.wait, message=status.message)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/submissions/<int:submission_id>/files/<filename>")
+@login_required
+def submission_file(submission_id: int, filename: str) -> Any:
+    user = require_user()
+    session = db_session()
+    sub = submissions.get_submission(session, user, submission_id)
+    found = next((f for f in sub.files if f.filename == filename), None)
+    if found is None:
+        abort(404)
+    content = found.content
+    session.commit()
+    return send_file(io.BytesIO(content), mimetype="text/x-python", as_attachment=True, download_name=filename)

@@ -1,0 +1,119 @@
+// The dashboard's only script: small enhancements; every page works without it.
+// - times in the reader's time zone; - live status of a queued or running submission;
+// - progress of a regrade; - file size check before uploading; - confirmations; no double submits.
+"use strict";
+
+(function () {
+  function localTimes() {
+    var format = { weekday: "short", day: "numeric", month: "short", year: "numeric",
+                   hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+    document.querySelectorAll("time[data-local]").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      el.title = el.textContent;
+      var options = Object.assign({}, format, el.hasAttribute("data-seconds") ? { second: "2-digit" } : {});
+      try { el.textContent = date.toLocaleString(undefined, options); } catch (e) { /* keep UTC */ }
+    });
+  }
+
+  // Polls url every `every` ms while `update(data)` returns true; slows down after errors.
+  function poll(url, every, update) {
+    var delay = every;
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (response.status === 401) { window.location.reload(); return null; }
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (data) {
+          if (data === null) return;
+          delay = every;
+          if (update(data)) schedule();
+        })
+        .catch(function () { delay = Math.min(delay * 2, 15000); schedule(); });
+    }
+    function schedule() { window.setTimeout(tick, document.hidden ? Math.max(delay, 5000) : delay); }
+    schedule();
+  }
+
+  function liveStatus() {
+    var box = document.getElementById("live");
+    if (!box || !box.dataset.statusUrl) return;
+    var message = box.querySelector("[data-live-message]");
+    poll(box.dataset.statusUrl, 1500, function (data) {
+      if (data.final) {
+        message.textContent = data.status === "graded" ? "Graded. Loading the report…" : "Finished. Loading…";
+        window.location.reload();
+        return false;
+      }
+      if (message.textContent !== data.message) message.textContent = data.message;
+      if (data.status !== box.dataset.status) {
+        box.dataset.status = data.status;
+        var badge = document.querySelector("#status-badge .badge");
+        if (badge) {
+          badge.className = "badge badge-" + data.status;
+          badge.textContent = data.status === "running" ? "Grading" : "Queued";
+        }
+      }
+      return true;
+    });
+  }
+
+  function regradeProgress() {
+    var box = document.getElementById("regrade");
+    if (!box || !box.dataset.progressUrl) return;
+    var bar = box.querySelector("progress");
+    var done = box.querySelector("[data-done]");
+    var state = box.querySelector("[data-state]");
+    poll(box.dataset.progressUrl, 1500, function (data) {
+      bar.value = data.done;
+      bar.textContent = data.done + " of " + data.total;
+      done.textContent = data.done;
+      if (data.finished) {
+        state.textContent = "Done: every submission has its new report; the gradebook uses them.";
+        box.dataset.finished = "true";
+        return false;
+      }
+      state.textContent = data.pending + " still queued or running.";
+      return true;
+    });
+  }
+
+  function fileChecks() {
+    document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (input) {
+      var limit = parseInt(input.dataset.maxBytes, 10);
+      var error = input.parentElement.querySelector("[data-file-error]");
+      input.addEventListener("change", function () {
+        var big = Array.prototype.filter.call(input.files, function (f) { return f.size > limit; });
+        var text = big.length ? big[0].name + " is " + Math.ceil(big[0].size / 1024) +
+          " KiB; the limit is " + Math.floor(limit / 1024) + " KiB per file." : "";
+        input.setCustomValidity(text);
+        input.setAttribute("aria-invalid", big.length ? "true" : "false");
+        if (error) { error.textContent = text; error.hidden = !text; }
+      });
+    });
+  }
+
+  function forms() {
+    document.querySelectorAll("form").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+        if (form.method.toLowerCase() !== "post") return;
+        // One upload or regrade per click, even on a slow connection.
+        form.querySelectorAll("button[type=submit]").forEach(function (button) {
+          window.setTimeout(function () { button.disabled = true; }, 0);
+          if (form.enctype === "multipart/form-data") button.textContent = "Uploading…";
+        });
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes();
+    liveStatus();
+    regradeProgress();
+    fileChecks();
+    forms();
+  });
+})();

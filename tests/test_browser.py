@@ -1,0 +1,369 @@
+"""The dashboard in a real browser: headless Chromium driven by Playwright, against a real server and worker.
+
+The web app runs in a thread of this process (werkzeug, on 127.0.0.1 and a
+free port) on the embedded defaults (SQLite, the filesystem broker); a real
+``grader worker`` process grades. A student downloads the starter, uploads a
+buggy SVM through the form, watches it get graded and reads the report down
+to the gradient-error picture; an instructor sorts the gradebook, regrades an
+assignment and downloads the CSV. Screenshots go to ``test-artifacts/``;
+with ``UPDATE_SCREENSHOTS=1`` (or when missing) the README's two are refreshed
+in ``docs/screenshots/``.
+
+Chromium comes from the system (``make test`` installs Debian's package);
+without it these tests FAIL, they never skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from service_fixtures import (
+    FAST_RELIABILITY,
+    PASSWORD,
+    SUBMISSIONS,
+    People,
+    free_port,
+    iso,
+    make_app,
+    make_course,
+    now,
+    start_worker,
+    wait_for_heartbeat,
+)
+
+from grader import auth, submissions
+from grader.models import Report, Submission
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+README_SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("GRADER_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+BUGGY = SUBMISSIONS / "svm" / "bug_no_reg_grad.py"
+TIMEOUT_MS = 60_000
+
+
+class Site:
+    def __init__(self, base: str, app: Any, course: Path) -> None:
+        self.base = base
+        self.app = app
+        self.course = course
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+# The rest of the class, graded before the browser arrives: (student, assignment, fixture, days ago).
+CLASSMATES = [
+    ("bob", "svm", "correct_loops", 0.2),
+    ("bob", "softmax", "correct_logsumexp", 3),
+    ("bob", "two_layer_net", "correct_canonical", 0.1),
+    ("carol", "svm", "bug_half_reg", 0.3),
+    ("carol", "softmax", "bug_grad_not_averaged", 1.5),  # half a day after softmax's deadline: -20%
+    ("dave", "svm", "bug_grad_sign", 0.1),
+    ("dave", "two_layer_net", "bug_no_relu_backprop", 0.2),
+    ("erin", "softmax", "correct_loops", 1.9),  # late too
+]
+
+
+def _graded(app: Any, course: Path, name: str, assignment_id: str, fixture: str, days_ago: float) -> int:
+    """A graded submission made without the browser, so the gradebook has a class to show."""
+    from worker.assignments import get_assignment
+    from worker.engine import grade
+
+    state = app.extensions["grader"]
+    assignment = get_assignment(assignment_id, course)
+    files = [(assignment.files[0], (SUBMISSIONS / assignment_id / f"{fixture}.py").read_bytes())]
+    with state.db.session() as session:
+        user = auth.find_user(session, f"{name}@example.edu")
+        sub = submissions.submit(session, state.settings, user, assignment_id, files, None,
+                                 now=now() - timedelta(days=days_ago))
+        claim = submissions.claim(session, state.settings, sub.id, "setup")
+        submissions.finish(session, claim, grade(assignment, claim.files, seed=11))
+        return sub.id
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from werkzeug.serving import make_server
+
+    tmp = tmp_path_factory.mktemp("browser")
+    # A term in progress: the SVM is due in six days, the softmax was due two days ago.
+    course = tmp / "course"
+    make_course(course, f"deadline = {iso(now() + timedelta(days=6))}\nlate_penalty_per_day = 0.1\n"
+                        "max_submissions_per_hour = 20", ("svm", "two_layer_net"))
+    make_course(course, f"deadline = {iso(now() - timedelta(days=2))}\nlate_penalty_per_day = 0.2", ("softmax",))
+    settings = dict(instance_path=tmp / "instance", assignments_dir=course, **FAST_RELIABILITY)
+    app = make_app(tmp / "instance", **{k.upper(): v for k, v in settings.items() if k != "instance_path"})
+    people = People(app)
+    for name in ("alice", "bob", "carol", "dave", "erin"):
+        people.add(name)
+    people.add("prof", role="instructor")
+    for classmate in CLASSMATES:
+        _graded(app, course, *classmate)
+    worker = start_worker(tmp, "worker", **settings)
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        wait_for_heartbeat(app, timeout=60, process=worker)
+        yield Site(f"http://127.0.0.1:{server.server_port}", app, course)
+    finally:
+        server.shutdown()
+        worker.stop()
+        app.extensions["grader"].db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"the browser tests need Chromium at {CHROMIUM}: `make test` installs it "
+                    "(apt-get install chromium)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def shoot(page: Any, name: str, *, full_page: bool = True, clip: dict[str, float] | None = None,
+          readme: bool = False) -> Path:
+    """Save a screenshot in test-artifacts/ (and, for the README's, a small copy in docs/screenshots/)."""
+    path = ARTIFACTS / f"{name}.png"
+    # With a clip, full_page makes its coordinates relative to the page rather than to the window.
+    page.screenshot(path=str(path), full_page=full_page, clip=clip)
+    if readme:
+        target = README_SHOTS / f"{name}.png"
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not target.exists():
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            _small_png(path, target)
+    return path
+
+
+def _small_png(source: Path, target: Path) -> None:
+    """A palette PNG: the README's screenshots stay well under 300 KB."""
+    from PIL import Image
+
+    with Image.open(source) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small.save(target, optimize=True)
+    assert target.stat().st_size < 300_000, f"{target} is {target.stat().st_size} bytes"
+
+
+def log_in(page: Any, site: Site, name: str) -> None:
+    page.goto(site.url("/"))
+    assert page.url.startswith(site.url("/login"))
+    page.get_by_label("Email").fill(f"{name}@example.edu")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def red_pixels(png: bytes) -> int:
+    """Pixels of the heatmap's red end in a screenshot: the picture was drawn, not just laid out."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    return int(np.count_nonzero((rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)))
+
+
+def no_horizontal_scroll(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+# --------------------------------------------------------------------------- the student
+
+
+def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    log_in(page, site, "alice")
+    assert page.url == site.url("/assignments")
+    assert page.get_by_role("heading", name="Assignments").is_visible()
+    assert page.locator("#queue-banner").count() == 0  # a worker is running and the queue is short
+    shoot(page, "student-assignments")
+
+    page.get_by_role("link", name="Multiclass SVM: loss and gradient", exact=True).click()
+    page.wait_for_url(site.url("/assignments/svm"))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download linear_svm.py").click()
+    assert download.value.suggested_filename == "linear_svm.py"
+    starter = Path(download.value.path()).read_bytes()
+    assert starter == (site.course / "svm" / "starter" / "linear_svm.py").read_bytes()
+
+    # The student's file is called linear_svm.py on their disk; its content is the fixture with a bug.
+    page.get_by_label("Your linear_svm.py").set_input_files(
+        files=[{"name": "linear_svm.py", "mimeType": "text/x-python", "buffer": BUGGY.read_bytes()}])
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    submission_url = page.url
+    assert page.get_by_text(re.compile(r"Submission #\d+ received: linear_svm.py")).is_visible()
+    if page.locator("#live").count():  # still queued or running: the live status is shown (and updates itself)
+        assert page.locator("[data-live-message]").inner_text().startswith(("Queued", "Grading now", "Graded"))
+        shoot(page, "student-live-status", full_page=False)
+
+    # The page reloads itself once the grading is done.
+    page.locator(".big-score").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#live").count() == 0
+    summary = page.locator(".report-summary").inner_text()
+    assert "/ 33 points" in summary  # the hidden test's 2 points are not shown
+    assert "hidden (2 points, results not shown)" in summary
+    assert page.locator("#status-badge").inner_text() == "Graded"
+
+    failed = page.locator("article.test-failed")
+    assert failed.count() >= 4
+    first = page.locator("#test-naive_reg_known_value")
+    assert "dW is missing the regularisation gradient 2*reg*W" in first.locator(".hint").inner_text()
+    assert "against the tolerance" in first.locator(".comparison").inner_text()
+    table = first.locator("table.worst")
+    assert table.locator("thead").inner_text().split()[:4] == ["feature", "row", "class", "column"]
+    assert table.locator("tbody tr").count() == 5
+
+    heatmap = first.locator("svg.heatmap")
+    assert heatmap.is_visible()
+    assert heatmap.get_attribute("role") == "img"
+    assert first.locator("svg.heatmap title").first.text_content() == "Heatmap of the error in dW"
+    box = heatmap.bounding_box()
+    assert box is not None and box["width"] > 150 and box["height"] > 150
+    assert red_pixels(heatmap.screenshot()) > 500  # the error picture was drawn
+
+    hidden = page.locator("article.test-hidden")
+    assert hidden.count() == 1 and "Hidden test" in hidden.inner_text()
+    assert hidden.locator("svg.heatmap").count() == 0
+    code = page.locator("aside.code")
+    assert "def svm_loss_naive(W, X, y, reg):" in code.inner_text()
+
+    page.evaluate("window.scrollTo(0, 0)")  # the code panel is sticky: a scrolled page would shift it
+    shoot(page, "student-report-full")
+    shoot(page, "student-report", clip={"x": 0, "y": 0, "width": 1280, "height": 1620}, readme=True)
+
+    # History: the submission is listed on the assignment page with its score.
+    page.goto(site.url("/assignments/svm"))
+    row = page.locator("table tbody tr").first
+    assert row.locator("a").inner_text() == "#" + submission_url.rsplit("/", 1)[1]
+    assert "21 / 33" in row.inner_text()
+    assert errors == [], errors
+
+    # The same report on a phone: one column, nothing wider than the screen but the code and tables.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                device_scale_factor=1)
+    mobile = phone.new_page()
+    log_in(mobile, site, "alice")
+    mobile.goto(submission_url)
+    assert no_horizontal_scroll(mobile)
+    assert mobile.locator("svg.heatmap").first.bounding_box()["width"] <= 390
+    shoot(mobile, "student-report-phone", full_page=False)
+    mobile.locator("#test-naive_reg_known_value svg.heatmap").scroll_into_view_if_needed()
+    shoot(mobile, "student-report-phone-heatmap", full_page=False)
+    phone.close()
+    context.close()
+
+
+# --------------------------------------------------------------------------- the instructor
+
+
+def test_an_instructor_sorts_the_gradebook_regrades_and_downloads_the_csv(site: Site, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: dialog.accept())  # "Regrade every finished submission ...?"
+
+    log_in(page, site, "prof")
+    assert page.url == site.url("/instructor/gradebook")
+
+    def students() -> list[str]:
+        return page.locator("#gradebook tbody th[scope=row]").all_inner_texts()
+
+    assert students() == ["alice@example.edu", "bob@example.edu", "carol@example.edu", "dave@example.edu",
+                          "erin@example.edu"]
+    late = page.locator("#gradebook tbody tr").filter(has_text="carol@example.edu").locator(".late")
+    assert late.inner_text().startswith("1 d late (raw ")  # softmax was due two days ago: -20%
+    header = page.locator("#gradebook thead th").filter(has_text="Multiclass SVM")
+    header.get_by_role("link").click()
+    page.wait_for_url(re.compile(r".*sort=svm&dir=desc"))
+    assert header.get_attribute("aria-sort") == "descending"
+    order = students()
+    assert order.index("bob@example.edu") < order.index("carol@example.edu")  # 35 before the half-reg bug
+    shoot(page, "gradebook", readme=True)
+    header.get_by_role("link").click()
+    page.wait_for_url(re.compile(r".*sort=svm&dir=asc"))
+    assert header.get_attribute("aria-sort") == "ascending"
+    order = students()
+    assert order.index("carol@example.edu") < order.index("bob@example.edu")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    assert download.value.suggested_filename.startswith("gradebook-")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    by_email = {row["email"]: row for row in rows}
+    assert by_email["bob@example.edu"]["svm"] == "35"
+    assert {"alice@example.edu", "bob@example.edu", "carol@example.edu"} <= set(by_email)
+
+    state = site.app.extensions["grader"]
+    with state.db.session() as session:
+        finished = session.query(Submission).filter(
+            Submission.assignment_id == "svm",
+            Submission.status.in_(("graded", "error"))).count()
+    page.locator("tr").filter(has_text="Multiclass SVM").get_by_role("button", name=re.compile("Regrade all")).click()
+    page.wait_for_url(re.compile(r".*/instructor/assignments/svm/regrade\?since="))
+    assert page.get_by_role("heading", name="Regrading Multiclass SVM: loss and gradient").is_visible()
+    progress = page.locator("#regrade progress")
+    assert progress.get_attribute("max") == str(finished)
+    shoot(page, "regrade-progress", full_page=False)
+    page.locator("#regrade[data-finished=true]").wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#regrade [data-done]").inner_text() == str(finished)
+    assert "Done:" in page.locator("#regrade [data-state]").inner_text()
+    with state.db.session() as session:
+        reports = session.query(Report).join(Submission).filter(
+            Submission.assignment_id == "svm").count()
+    assert reports == 2 * finished  # each submission kept its first report and got a second
+
+    page.goto(site.url("/instructor/assignments/svm/stats"))
+    assert page.locator("svg.chart[role=img]").is_visible()
+    assert "dW is missing the regularisation gradient" in page.locator("ol.hints").inner_text() \
+        or "0.5*reg" in page.locator("ol.hints").inner_text()
+    shoot(page, "assignment-statistics")
+
+    page.goto(site.url("/instructor/submissions?assignment=svm&student=carol"))
+    page.locator("table tbody a").first.click()
+    assert "carol@example.edu" in page.locator("dl.facts").inner_text()
+    assert page.locator("article.test-hidden").count() == 0  # instructors see hidden tests' results
+    hidden_test = "svm_loss_vectorized: matches reference on CIFAR-10 sized inputs"
+    assert page.get_by_role("heading", name=hidden_test).is_visible()
+    shoot(page, "instructor-submission")
+    assert errors == [], errors
+    context.close()
+
+
+def test_the_readme_screenshots_exist_and_are_small() -> None:
+    for name in ("student-report", "gradebook"):
+        path = README_SHOTS / f"{name}.png"
+        assert path.is_file(), f"{path} is missing: run the browser tests"
+        assert path.stat().st_size < 300_000
+        assert f"docs/screenshots/{name}.png" in (ROOT / "README.md").read_text()
+
