@@ -67,9 +67,13 @@ def ensure_demo_users(app: Any) -> dict[str, str]:
 
 def worker_command(settings: Settings, *, beat: bool, concurrency: int | None = None,
                    loglevel: str | None = None) -> list[str]:
+    # A node name of its own (Celery's default is celery@<host> for every worker of a host): two workers on
+    # one machine would otherwise share one heartbeat row, and the first to stop would delete it for both.
+    # `grader worker` execs Celery, so this pid is the worker's own.
     command = [sys.executable, "-m", "celery", "-A", "worker.make_celery", "worker",
                "--loglevel", loglevel or settings.log_level, "-Q", settings.queue,
-               "--pool", "prefork", "--concurrency", str(concurrency or settings.concurrency)]
+               "--pool", "prefork", "--concurrency", str(concurrency or settings.concurrency),
+               "--hostname", f"grader-{os.getpid()}@%h"]
     if beat:
         command += ["--beat", "--schedule", str(settings.instance_path / "celerybeat-schedule")]
     return command

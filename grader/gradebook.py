@@ -75,27 +75,35 @@ class Gradebook:
 
 
 def build(session: Session, settings: Settings) -> Gradebook:
+    """The gradebook in three statements (assignments, students, graded submissions), whatever the course size."""
     assignments = catalog.all_assignments(session, settings)
     by_id = {a.id: a for a in assignments}
-    students = {u.id: StudentRow(u.email, u.name, {a.id: None for a in assignments})
-                for u in session.scalars(select(User).where(User.role == "student").order_by(User.email))}
+    # Plain rows through the session's connection: a course's tens of thousands of submissions need no ORM
+    # objects. Students are joined rather than listed in an IN (...) of thousands of bound parameters.
+    conn = session.connection()
+    students = {uid: StudentRow(email, name, {a.id: None for a in assignments})
+                for uid, email, name in conn.execute(select(User.id, User.email, User.name)
+                                                     .where(User.role == "student").order_by(User.email))}
     counts: dict[tuple[int, str], int] = {}
-    rows = session.execute(select(Submission.id, Submission.user_id, Submission.assignment_id,
-                                  Submission.created_at, Submission.score, Submission.max_score)
-                           .where(Submission.status == "graded", Submission.user_id.in_(list(students)))
-                           .order_by(Submission.created_at, Submission.id)).all()
+    rows = conn.execute(select(Submission.id, Submission.user_id, Submission.assignment_id,
+                               Submission.created_at, Submission.score, Submission.max_score)
+                        .join(User, User.id == Submission.user_id)
+                        .where(Submission.status == "graded", User.role == "student")
+                        .order_by(Submission.created_at, Submission.id)).all()
     for sid, uid, aid, created, score, max_score in rows:
         entry = by_id.get(aid)
-        if entry is None:
-            continue  # the assignment's folder was removed
+        student = students.get(uid)
+        if entry is None or student is None:
+            continue  # the assignment's folder was removed, or the student arrived after the first statement
         counts[(uid, aid)] = counts.get((uid, aid), 0) + 1
         policy = entry.policy
-        adjusted = round((score or 0.0) * policy.penalty_factor(created), 4)
-        grade = Grade(adjusted, score or 0.0, max_score or entry.spec.max_score, sid, policy.late_days(created), 0)
-        current = students[uid].grades[aid]
+        raw = score or 0.0
+        adjusted = round(raw * policy.penalty_factor(created), 4) if policy.deadline is not None else round(raw, 4)
+        current = student.grades[aid]
         # Rows come oldest first: "last" keeps replacing, "best" only on a strictly higher score.
         if current is None or policy.policy == "last" or adjusted > current.score:
-            students[uid].grades[aid] = grade
+            student.grades[aid] = Grade(adjusted, raw, max_score or entry.spec.max_score, sid,
+                                        policy.late_days(created), 0)
     for uid, student in students.items():
         for aid, counted in student.grades.items():
             if counted is not None:

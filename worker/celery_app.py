@@ -37,7 +37,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_soft_time_limit": settings.task_soft_time_limit,
         "task_time_limit": settings.task_time_limit,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A broker that restarts or blips must not kill the gradings in progress: each one holds its
+        # claim in the database and stores its report there, so letting it finish costs nothing, while
+        # cancelling it (Celery's option) would waste the work, burn an attempt and leave the row to wait
+        # for its lease. The message it cannot acknowledge is a duplicate at worst (the claim ignores it).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
         # Publishing at submit time: fail fast when the broker is down (the row is safe; the sweeper

@@ -36,6 +36,12 @@ from worker.sandbox import (
 
 log = logging.getLogger(__name__)
 
+try:  # Celery's soft time limit, raised in the worker's pool process: it stops the grading, never one check
+    from billiard.exceptions import SoftTimeLimitExceeded as _TaskTimeLimit
+except ImportError:  # pragma: no cover - the engine without Celery installed
+    class _TaskTimeLimit(Exception):  # type: ignore[no-redef]
+        """Never raised."""
+
 MAX_FILE_BYTES = 512 * 1024
 MODES = ("grade", "check")
 
@@ -203,7 +209,7 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
             details["exception"] = err.exc_type
         details["seconds"] = round(time.monotonic() - started, 4)
         return _result(spec, 0.0, "error", output, details)
-    except (ReferenceUnavailable, SandboxFailure):
+    except (ReferenceUnavailable, SandboxFailure, _TaskTimeLimit):
         raise
     except Exception as exc:  # a bug in the grader itself: never blame the student silently
         log.exception("check %s/%s crashed", assignment.id, spec.id)
@@ -272,6 +278,8 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
                           reference=reference, sources=sources, trees=trees, module=assignment.main_module,
                           memo=memo, params=spec.params)
             report["tests"].append(_run_test(spec, assignment, ctx))
+    except _TaskTimeLimit:
+        raise  # the worker gives the submission back for another attempt
     except Exception as exc:  # the sandbox itself failed: the whole grading could not run
         log.exception("grading %s failed", assignment.id)
         report.update(status="error", error_kind="infrastructure",
