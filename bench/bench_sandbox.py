@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_grading import CASES  # noqa: E402
 from inprocess import InProcessLauncher  # noqa: E402
 
 from worker.engine import grade  # noqa: E402
@@ -54,13 +55,6 @@ def in_process_call() -> float:
 def summary(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered) * 1e3, ordered[int(0.9 * (len(ordered) - 1))] * 1e3
-
-
-CASES = {
-    "svm": ("linear_svm.py", "tests/submissions/svm/correct_masks.py"),
-    "softmax": ("softmax.py", "tests/submissions/softmax/correct_logsumexp.py"),
-    "two_layer_net": ("neural_net.py", "tests/submissions/two_layer_net/correct_canonical.py"),
-}
 
 
 def main() -> None:
