@@ -43,12 +43,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import workload  # noqa: E402
+from service_fixtures import make_course  # noqa: E402
+
+# The three assignments with no per-student submission limits (the run posts 5 per student at once).
+OPEN_POLICY = 'policy = "best"\nmax_submissions_per_hour = 0\ncooldown_seconds = 0'
 
 ADMIN_URL = os.environ.get("GRADER_BENCH_POSTGRES_URL") or os.environ.get(
     "GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -105,23 +110,6 @@ class Service:
         self.log_file.close()
 
 
-def make_course(root: Path) -> Path:
-    """The three assignments with no per-student submission limits (the run posts 5 per student at once)."""
-    for aid in workload.FILES:
-        target = root / aid
-        shutil.copytree(ROOT / "assignments" / aid, target, ignore=shutil.ignore_patterns("__pycache__"))
-        toml = (target / "assignment.toml").read_text()
-        if "\n[policy]" in toml:
-            start = toml.index("\n[policy]")
-            end = toml.find("\n[", start + 1)
-            toml = toml[:start] + (toml[end:] if end != -1 else "\n")
-        first = toml.index("\n[")
-        toml = toml[:first] + '\n[policy]\npolicy = "best"\nmax_submissions_per_hour = 0\ncooldown_seconds = 0\n' \
-            + toml[first:]
-        (target / "assignment.toml").write_text(toml)
-    return root
-
-
 class Deployment:
     def __init__(self, workdir: Path, web_workers: int, concurrency: int) -> None:
         self.workdir = workdir
@@ -143,7 +131,7 @@ class Deployment:
             "GRADER_DATABASE_URL": self.database_url,
             "GRADER_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "GRADER_SECRET_KEY": SECRET,
-            "GRADER_ASSIGNMENTS_DIR": str(make_course(workdir / "course")),
+            "GRADER_ASSIGNMENTS_DIR": str(make_course(workdir / "course", OPEN_POLICY, tuple(workload.FILES))),
             "GRADER_INSTANCE_PATH": str(workdir / "instance"),
         }
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}

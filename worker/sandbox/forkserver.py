@@ -5,9 +5,9 @@ the worker) from ``/``, with an almost empty environment. It imports numpy and
 matplotlib once, moves itself into an empty network namespace, compiles the
 seccomp filter once and then waits on a control socket. For each ``spawn``
 request it receives three pipe ends by ``SCM_RIGHTS`` (requests, answers,
-output), prepares the slot's cgroup and forks a job that hardens itself
-(:func:`worker.sandbox.jail.enter_job`) and serves the student's calls. The
-worker talks to the job directly over the pipes; the server only reports exits.
+output), prepares the slot's cgroup and hands it to a job that hardens itself
+(:func:`~worker.sandbox.jail.prepare_job` ahead of time, :func:`~worker.sandbox.jail.finish_job`
+once requested) and serves the student's calls. The worker talks to the job directly over the pipes; the server only reports exits.
 It holds no reference solutions, no student data and no credentials.
 
 Control messages (JSON over a SOCK_SEQPACKET socketpair):
@@ -50,25 +50,6 @@ def _preload() -> None:
             pass
 
 
-def _tune_malloc() -> None:
-    """Keep freed memory for reuse instead of returning it to the kernel.
-
-    numpy's large arrays are mmap'ed and unmapped by default, so a fresh job pays page faults (and
-    cgroup charges) on every allocation, where a long-running process would have raised glibc's
-    dynamic threshold long ago. Jobs are short and capped by their cgroup, so holding memory is fine.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 256 << 20)
-    except (OSError, AttributeError):
-        pass
-
-
 def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     """Set up what the server itself needs (its network namespace) and decide the per-job layers."""
     from worker.sandbox import linux
@@ -76,7 +57,7 @@ def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
 
     notes: list[str] = []
     root = os.geteuid() == 0
-    cfg = JailConfig(root=root, hide=config.get("hide", []), keep=config.get("keep", []),
+    cfg = JailConfig(hide=config.get("hide", []), keep=config.get("keep", []),
                      uid_base=config.get("uid_base", 61000))
     if root:
         linux.unshare(linux.CLONE_NEWNET)
@@ -98,9 +79,7 @@ def _decide_layers(config: dict[str, Any]) -> tuple[Any, Any, list[str]]:
                 f.write(f"0 {uid} 1")
             with open("/proc/self/gid_map", "w") as f:
                 f.write(f"0 {gid} 1")
-            cfg.namespaces = True
-            cfg.userns = False  # the server's user namespace already gives jobs the rights they need
-            cfg.root = True
+            cfg.namespaces = True  # the server's user namespace gives its jobs the rights they need
             notes.append("not root: running in a user namespace; no cgroups and no per-slot uid")
         except OSError as exc:
             cfg.namespaces = False
@@ -140,7 +119,6 @@ class _Server:
         # otherwise touch (and so copy-on-write) every page of the server's heap.
         gc.collect()
         gc.freeze()
-        _tune_malloc()
         self.pid = os.getpid()
         self.own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         if self.cfg.namespaces:

@@ -34,8 +34,6 @@ UID_BASE = 61000
 class JailConfig:
     """Decided once by the fork server; every job applies the same layers."""
 
-    root: bool = True
-    userns: bool = False  # jobs create their own user namespace (unused: the server's own suffices)
     unprivileged: bool = False  # the server is not root: it runs in a user namespace of its own
     # True: the server forks each job as PID 1 of a fresh PID namespace (one fork). False (in a user
     # namespace, where setns on the server's own PID namespace is refused): the job unshares its PID

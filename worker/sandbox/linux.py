@@ -14,7 +14,6 @@ from typing import Iterable
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
@@ -32,10 +31,8 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 
 PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
-PR_GET_NO_NEW_PRIVS = 39
 
 SYS_landlock_create_ruleset = 444
 SYS_landlock_add_rule = 445
