@@ -15,12 +15,12 @@ import re
 import signal
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from grader.models import Report, Submission, TestResult
@@ -74,7 +74,6 @@ def test_grader_dev_with_the_student_cli(tmp_path: Path) -> None:
         bad = cli("login", "--server", url, "--email", "student@example.edu", "--password", "wrong", env=env)
         assert bad.returncode == 1 and bad.stderr.strip() == "error: wrong email or password (run `grader login` again)"
 
-        started = time.monotonic()
         submitted = cli("submit", "svm", str(SUBMISSIONS / "svm" / "bug_half_reg.py"), "--wait", env=env)
         assert submitted.returncode == 0, submitted.stderr + dev.output()[-3000:]
         assert "note: submitting bug_half_reg.py as linear_svm.py" in submitted.stderr
@@ -82,7 +81,6 @@ def test_grader_dev_with_the_student_cli(tmp_path: Path) -> None:
         assert "FAIL" in out and "PASS" in out and "Hint:" in out
         assert "[hidden]" in out and "in hidden tests" in out  # the hidden test is masked for the student
         assert "Traceback" not in submitted.stderr
-        assert time.monotonic() - started < 60
         sid = int(re.search(r"submission (\d+)", out).group(1))
 
         listed = cli("status", env=env)
@@ -110,16 +108,107 @@ def test_grader_dev_with_the_student_cli(tmp_path: Path) -> None:
         full = json.loads(cli("status", str(sid), "--json", env=instructor_env).stdout)
         assert "hidden_tests" not in full["report"] and full["report"]["score"] == full["score"]
     finally:
-        dev.popen.send_signal(signal.SIGINT)  # Ctrl-C
-        try:
-            assert dev.popen.wait(30) == 0, dev.output()[-3000:]
-        finally:
-            dev.stop()
-    assert "stopped" in dev.output()
-    with pytest.raises(ProcessLookupError):  # the worker and its children are gone too
-        os.killpg(dev.popen.pid, 0)
+        # Ctrl-C, to `grader dev` alone: nothing of the harness signals or kills its worker.
+        started_processes = stop_like_a_user(dev, signal.SIGINT)
+    # The pool process(es) and the sandbox's fork server were among them: the check covers the whole tree.
+    commands = " ".join(started_processes.values())
+    assert "celery" in commands and "forkserver" in commands, started_processes
     unreachable = cli("status", env=env, timeout=60)
     assert unreachable.returncode == 1 and "cannot reach the grader" in unreachable.stderr
+
+
+def test_grader_dev_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    """`kill <pid>` of `grader dev` (a service manager, a closed terminal): the worker goes with it."""
+    port = free_port()
+    env = service_env(instance_path=tmp_path / "instance", worker_concurrency=1, **FAST_RELIABILITY)
+    dev = Process([grader_script(), "dev", "--port", str(port)], env, tmp_path / "dev.log", cwd=tmp_path)
+    try:
+        wait_for(lambda: "Press Ctrl-C" in dev.output(), 60, "grader dev to start")
+        # The worker is up once its pool process has started the sandbox's fork server.
+        wait_for(lambda: "forkserver" in " ".join(_descendants(dev.popen.pid).values()), 60,
+                 "the worker's pool process and its sandbox fork server")
+    finally:
+        started_processes = stop_like_a_user(dev, signal.SIGTERM)
+    assert any("celery" in command for command in started_processes.values()), started_processes
+
+
+# --------------------------------------------------------------------------- processes, as /proc shows them
+
+
+def _process_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, state, start time in clock ticks) for every process of the machine."""
+    table: dict[int, tuple[int, str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        table[int(entry)] = (int(fields[1]), fields[0], int(fields[19]))
+    return table
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def _descendants(root: int) -> dict[tuple[int, int], str]:
+    """Every living process below ``root``, keyed by (pid, start time) so a reused pid is not mistaken for it."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found: dict[tuple[int, int], str] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if table[pid][1] not in "ZX":
+            found[(pid, table[pid][2])] = _command_line(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _still_running(processes: dict[tuple[int, int], str]) -> dict[tuple[int, int], str]:
+    table = _process_table()
+    return {key: command for key, command in processes.items()
+            if key[0] in table and table[key[0]][2] == key[1] and table[key[0]][1] not in "ZX"}
+
+
+def stop_like_a_user(dev: Process, signum: int) -> dict[tuple[int, int], str]:
+    """Send ``signum`` to the `grader dev` process only, as Ctrl-C or `kill` does, and require that it exits
+    with 0 and that every process it had started (the Celery worker, its pool, the sandbox's fork server and
+    jobs) is gone within a few seconds: the parent-death signals of the sandbox need a moment. Survivors are
+    named in the failure, then killed so that a failing run leaves nothing behind. Returns what was running."""
+    started_processes = _descendants(dev.popen.pid)
+    dev.popen.send_signal(signum)
+    try:
+        code = dev.popen.wait(40)
+    except subprocess.TimeoutExpired:
+        code = None
+    survivors: dict[tuple[int, int], str] = {}
+    try:
+        wait_for(lambda: not _still_running(started_processes), 10, "the processes of grader dev to exit")
+    except AssertionError:
+        survivors = _still_running(started_processes)
+    for pid, _ in survivors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if code is None:
+        dev.stop()  # hung: the harness cleans up, and the test fails below
+    else:
+        dev.log_file.close()
+    assert code == 0, f"grader dev exited with {code} after signal {signum}:\n{dev.output()[-3000:]}"
+    assert "stopped" in dev.output()
+    assert not survivors, "still running after grader dev stopped:\n" + "\n".join(
+        f"  pid {pid}: {command}" for (pid, _), command in survivors.items())
+    return started_processes
 
 
 # --------------------------------------------------------------------------- production: Redis + PostgreSQL
@@ -188,7 +277,9 @@ def test_broker_down_at_submit_is_graded_once_the_broker_is_back(tmp_path, fresh
     started = time.monotonic()
     response = upload(app.test_client(), people.headers("alice"))
     assert response.status_code == 202 and response.json["status"] == "queued"
-    assert time.monotonic() - started < 10  # the student is not kept waiting for the broker
+    # A limit the product sets itself (worker/celery_app.py): publishing at submit time fails fast, three
+    # attempts with a 3 s connect timeout at most, so a dead broker never holds the student's request.
+    assert time.monotonic() - started < 10
     sid = response.json["id"]
     with app.extensions["grader"].db.session() as session:
         assert session.get(Submission, sid).enqueued_at is None  # stored, not yet queued
@@ -226,9 +317,19 @@ def test_the_database_briefly_unreachable(tmp_path, fresh_postgres):
     failed = upload(client, people.headers("alice"))
     assert failed.status_code == 503
 
-    # Down for under a second (a restart): the request rides it out.
-    threading.Timer(0.6, proxy.resume).start()
+    # Down for a moment (a restart): the database comes back as soon as the request has run into the outage,
+    # and the request rides it out.
+    outage_hits: list[str] = []
+
+    def back_once_hit(context: Any) -> None:
+        outage_hits.append(type(context.original_exception).__name__)
+        proxy.resume()
+
+    engine = app.extensions["grader"].db.engine
+    event.listen(engine, "handle_error", back_once_hit)
     accepted = upload(client, people.headers("alice"))
+    event.remove(engine, "handle_error", back_once_hit)
+    assert outage_hits, "the upload never ran into the outage"
     assert accepted.status_code == 202, accepted.json
     listed = client.get("/api/v1/submissions", headers=people.headers("alice")).json["submissions"]
     assert [s["id"] for s in listed] == [accepted.json["id"]]  # stored exactly once
