@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import worker
 from grader import auth, submissions
 from grader.models import Submission
 from service_fixtures import (
@@ -33,6 +36,7 @@ PROTECTED = [
     ("GET", "/api/v1/gradebook"),
     ("DELETE", "/api/v1/tokens/current"),
 ]
+ROOT = Path(__file__).resolve().parent.parent
 INSTRUCTOR_ONLY = [
     ("POST", "/api/v1/submissions/{id}/regrade"),
     ("POST", "/api/v1/assignments/svm/regrade"),
@@ -98,18 +102,105 @@ def test_instructor_routes_refuse_students(client, people, alice_submission, met
     assert response.json == {"error": "only instructors may do this"}
 
 
-@pytest.mark.parametrize("method, path", [(m, p) for m, p in PROTECTED if (m, p) not in INSTRUCTOR_ONLY])
-def test_student_routes_work_for_students_and_instructors(client, people, alice_submission, method, path):
+def _from_toml(assignment_id: str, **policy: Any) -> dict[str, Any]:
+    """What the API must say about an assignment, read from its assignment.toml here, not by the service."""
+    spec = tomllib.loads((ROOT / "assignments" / assignment_id / "assignment.toml").read_text())
+    table = {**spec.get("policy", {}), **policy}
+    return {"id": assignment_id, "title": spec["title"], "files": spec["files"],
+            "max_score": sum(test["points"] for test in spec["tests"]), "description": spec["description"].strip(),
+            "deadline": table.get("deadline"), "hard_deadline": table.get("hard_deadline"),
+            "policy": table["policy"], "late_penalty_per_day": table["late_penalty_per_day"],
+            "max_submissions_per_hour": table["max_submissions_per_hour"],
+            "cooldown_seconds": table["cooldown_seconds"]}
+
+
+def _assert_assignment(entry: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert set(entry) == set(expected), set(entry) ^ set(expected)  # nothing missing, nothing leaked (paths, ...)
+    assert entry == expected
+    assert isinstance(entry["title"], str) and isinstance(entry["files"], list)
+    assert isinstance(entry["max_score"], (int, float)) and not isinstance(entry["max_score"], bool)
+
+
+def _is_iso(value: Any) -> bool:
+    from datetime import datetime
+
+    return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+
+
+STUDENT_ROUTES = [(m, p) for m, p in PROTECTED if (m, p) not in INSTRUCTOR_ONLY]
+
+
+def test_student_routes_answer_with_the_contract(app, client, people, alice_submission):
+    """Every route students may use, as alice and as an instructor, checked against DESIGN.md and the
+    assignment folders (not against the service's own output)."""
+    checked: set[tuple[str, str]] = set()
+
+    def get(path: str, who: str) -> Any:
+        checked.add(("GET", path))
+        response = client.get(path.format(id=alice_submission), headers=people.headers(who))
+        assert response.status_code == 200, (path, who, response.json)
+        assert response.mimetype == "application/json"
+        return response.json
+
+    ids = sorted(p.name for p in (ROOT / "assignments").iterdir() if (p / "assignment.toml").is_file())
+    assert ids == ["softmax", "svm", "two_layer_net"]
+    for who, role in (("alice", "student"), ("prof", "instructor")):
+        me = get("/api/v1/me", who)
+        assert me == {"id": people.ids[who], "email": f"{who}@example.edu", "name": who.title(), "role": role}
+
+        status = get("/api/v1/status", who)
+        assert status["worker_alive"] is False and status["version"] == worker.__version__
+        assert status["queue"] == {"queued": 1, "running": 0, "graded": 0, "error": 0}  # alice's submission
+        assert ("workers" in status) == (role == "instructor")  # who runs the workers is staff business
+        if role == "instructor":
+            assert status["workers"] == []
+
+        listed = get("/api/v1/assignments", who)
+        assert list(listed) == ["assignments"]
+        assert [entry["id"] for entry in listed["assignments"]] == ids
+        for entry in listed["assignments"]:
+            _assert_assignment(entry, _from_toml(entry["id"]))
+        _assert_assignment(get("/api/v1/assignments/svm", who), _from_toml("svm"))
+
+        own = get("/api/v1/submissions", who)["submissions"]
+        if who == "prof":
+            assert own == []  # an instructor's own list; a student's is asked for with ?user=
+            continue
+        (item,) = own
+        assert item["id"] == alice_submission and item["assignment"] == "svm" and item["status"] == "queued"
+        assert item["user"] == "alice@example.edu" and item["attempts"] == 0 and item["late_days"] == 0
+        assert item["score"] is None and item["max_score"] is None and "report" not in item
+        assert item["url"] == f"http://localhost/api/v1/submissions/{alice_submission}"
+        assert _is_iso(item["created_at"]) and item["started_at"] is None and item["finished_at"] is None
+        assert get("/api/v1/submissions?assignment=softmax", who) == {"submissions": []}
+        assert get("/api/v1/submissions?assignment=svm", who)["submissions"] == own
+
     for who in ("alice", "prof"):
-        if method == "DELETE":
-            people.add(f"{who}2", role="instructor" if who == "prof" else "student")
-            who = f"{who}2"
-        response = client.open(path.format(id=alice_submission), method=method, headers=people.headers(who),
-                                **({"data": {}, "content_type": "multipart/form-data"} if method == "POST" else {}))
-        if method == "POST":  # an empty upload is a 400, after authorization
-            assert response.status_code == 400 and "no file uploaded" in response.json["error"]
-        else:
-            assert response.status_code in (200, 204), (path, response.json)
+        shown = get("/api/v1/submissions/{id}", who)
+        assert shown["id"] == alice_submission and shown["status"] == "queued" and shown["report"] is None
+        assert shown["files"] == ["linear_svm.py"] and shown["worker_alive"] is False
+        assert shown["url"] == f"http://localhost/api/v1/submissions/{alice_submission}"
+
+    # Uploading: an empty form is refused after authorization (a real upload is test_submit_returns_202_...).
+    for who in ("alice", "prof"):
+        empty = client.post("/api/v1/assignments/svm/submissions", headers=people.headers(who), data={},
+                            content_type="multipart/form-data")
+        assert empty.status_code == 400 and "no file uploaded" in empty.json["error"]
+    checked.add(("POST", "/api/v1/assignments/svm/submissions"))
+
+    # Logging out: 204 with no body, and that token (only that one) stops working.
+    for who, role in (("alice2", "student"), ("prof2", "instructor")):
+        people.add(who, role=role)
+        with app.extensions["grader"].db.session() as session:  # a second token of the same user
+            second, _ = auth.create_token(session, auth.find_user(session, f"{who}@example.edu"), days=1)
+            session.commit()
+        response = client.delete("/api/v1/tokens/current", headers=people.headers(who))
+        assert response.status_code == 204 and response.data == b""
+        assert client.get("/api/v1/me", headers=people.headers(who)).status_code == 401
+        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).json["email"] == \
+            f"{who}@example.edu"
+    checked.add(("DELETE", "/api/v1/tokens/current"))
+    assert checked >= set(STUDENT_ROUTES), set(STUDENT_ROUTES) - checked  # a new route needs its checks here
 
 
 def test_instructor_routes_work_for_instructors(app, client, people, alice_submission):
@@ -245,6 +336,8 @@ def test_after_the_hard_deadline_students_get_403(tmp_path):
     response = upload(app.test_client(), people.headers("gus"))
     assert response.status_code == 403 and "the hard deadline of svm" in response.json["error"]
     assert "submissions are closed" in response.json["error"]
+    entry = app.test_client().get("/api/v1/assignments/svm", headers=people.headers("gus")).json
+    assert entry["deadline"] == iso(t - timedelta(days=2)) and entry["hard_deadline"] == iso(t - timedelta(seconds=1))
 
 
 def test_login_trades_a_password_for_a_token_and_locks_after_failures(app, client, people):
