@@ -9,6 +9,21 @@ if TYPE_CHECKING:  # importing the package (e.g. for `grader check`) does not lo
 
 __all__ = ["create_app"]
 
+MAX_ID = 2**31 - 1  # the ids are 32-bit integer columns
+
+
+def _bounded_int() -> Any:
+    from werkzeug.routing import IntegerConverter
+
+    class BoundedInt(IntegerConverter):
+        """``<int:...>`` in every route: at most :data:`MAX_ID`, so a huge number never reaches the database."""
+
+        def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("max", MAX_ID)
+            super().__init__(map, *args, **kwargs)
+
+    return BoundedInt
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app from ``GRADER_*`` variables; ``test_config`` overrides them (same names, no prefix).
@@ -22,9 +37,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from grader.db import Database
     from worker.celery_app import celery_init_app
 
+    BoundedInt = _bounded_int()
+
     settings = Settings.from_env(overrides=test_config)
     settings.check_production()
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.url_map.converters["int"] = BoundedInt  # /submissions/99999999999999999999 is a 404, not a 500
     app.config.from_mapping({name.upper(): value for name, value in vars(settings).items()})
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_request_bytes)
     known = {name.upper() for name in vars(settings)}

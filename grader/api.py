@@ -83,6 +83,19 @@ def _unavailable() -> Response:
                           503, retry_after=5)
 
 
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL: under ``GRADER_EXTERNAL_URL`` when it is set, else from the request (Host header,
+    or the proxy's X-Forwarded-* with ``GRADER_PROXY_COUNT``)."""
+    base = state().settings.external_url.rstrip("/")
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)
+    root = request.script_root
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return base + path
+
+
 # --------------------------------------------------------------------------- authentication
 
 
@@ -131,26 +144,57 @@ def _user_dict(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
 
 
-@bp.post("/tokens")
-def create_token() -> Any:
-    """Trade ``{"email", "password"}`` (JSON or form) for a bearer token."""
+def _credentials() -> Any:
     data: Any = request.get_json(silent=True) if request.is_json else request.form
     if data is None or not hasattr(data, "get"):
         raise Invalid("send a JSON object with email and password")
+    return data
+
+
+def _guarded_login(email: str, password: str) -> User:
+    """:func:`auth.authenticate` behind the login limits (per address; per account and address), checked
+    before the password is hashed. 429 with ``Retry-After`` when over a limit."""
+    from grader.dashboard.account import MAX_PASSWORD_LENGTH
+    from grader.dashboard.throttle import guard
+
+    def check() -> User:
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise Unauthorized("wrong email or password")
+        return auth.authenticate(db_session(), state().settings, email, password)
+
+    return guard().attempt(email, request.remote_addr or "unknown", check)
+
+
+@bp.post("/tokens")
+def create_token() -> Any:
+    """Trade ``{"email", "password"}`` (JSON or form) for a bearer token."""
+    data = _credentials()
     email, password = str(data.get("email") or ""), str(data.get("password") or "")
     if not email or not password:
         raise Invalid("email and password are required")
     settings = state().settings
     session = db_session()
-    try:
-        user = auth.authenticate(session, settings, email, password)
-    except ServiceError:
-        session.commit()  # the failed-login count
-        raise
+    user = _guarded_login(email, password)
     token, row = auth.create_token(session, user, days=settings.token_days,
                                    label=str(data.get("label") or "grader login"))
     session.commit()
     return jsonify(token=token, expires_at=row.expires_at.isoformat(), user=_user_dict(user)), 201
+
+
+def _token_dict(row: Any, current: str) -> dict[str, Any]:
+    return {"id": row.id, "label": row.label, "created_at": row.created_at.isoformat(),
+            "expires_at": row.expires_at.isoformat(),
+            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            "status": auth.token_status(row), "current": row.token_hash == current}
+
+
+@bp.get("/tokens")
+@login_required
+def list_tokens() -> Any:
+    """The caller's own tokens (never the tokens themselves: only their ids, labels and dates)."""
+    current = auth.token_digest(_bearer_token())
+    return jsonify(tokens=[_token_dict(row, current) for row in auth.list_tokens(db_session(), g.user)])
 
 
 @bp.delete("/tokens/current")
@@ -160,6 +204,33 @@ def revoke_current_token() -> Any:
     auth.revoke_token(session, _bearer_token())
     session.commit()
     return "", 204
+
+
+@bp.delete("/tokens/<int:token_id>")
+@login_required
+def revoke_token_by_id(token_id: int) -> Any:
+    session = db_session()
+    auth.revoke_token_id(session, g.user, token_id)
+    session.commit()
+    return "", 204
+
+
+@bp.post("/password")
+@login_required
+def change_password() -> Any:
+    """``{"current_password", "new_password"}``: every session and token of the user ends (this one too);
+    the answer carries a new token."""
+    data = _credentials()
+    current, new = str(data.get("current_password") or ""), str(data.get("new_password") or "")
+    if not current or not new:
+        raise Invalid("current_password and new_password are required")
+    user = _guarded_login(g.user.email, current)
+    settings = state().settings
+    session = db_session()
+    auth.change_password(session, user, new)
+    token, row = auth.create_token(session, user, days=settings.token_days, label="after a password change")
+    session.commit()
+    return jsonify(token=token, expires_at=row.expires_at.isoformat(), user=_user_dict(user)), 200
 
 
 @bp.get("/me")
@@ -228,7 +299,7 @@ def _submission_json(submission: Any, *, with_report: bool = True) -> dict[str, 
     policy = _policy(submission.assignment_id)
     body = submission_dict(submission, instructor=g.user.is_instructor, policy=policy, now=utcnow(),
                            with_report=with_report)
-    body["url"] = url_for("api.get_submission", submission_id=submission.id, _external=True)
+    body["url"] = absolute_url("api.get_submission", submission_id=submission.id)
     return body
 
 
@@ -239,8 +310,8 @@ def create_submission(assignment_id: str) -> Any:
     session = db_session()
     catalog.get(session, st.settings, assignment_id)  # unknown assignment: 404 before reading the upload
     submission = submissions.submit(session, st.settings, g.user, assignment_id, _uploads(), st.publish)
-    body = {"id": submission.id, "status": submission.status, "url": url_for(
-        "api.get_submission", submission_id=submission.id, _external=True)}
+    body = {"id": submission.id, "status": submission.status, "url": absolute_url(
+        "api.get_submission", submission_id=submission.id)}
     if not submissions.worker_alive(session, st.settings):
         body["warning"] = "no grading worker is running right now; the submission is stored and will be graded"
     session.commit()
@@ -280,7 +351,7 @@ def regrade_submission(submission_id: int) -> Any:
     session = db_session()
     submission = submissions.regrade(session, submission_id, st.publish)
     return jsonify(id=submission.id, status=submission.status,
-                   url=url_for("api.get_submission", submission_id=submission.id, _external=True)), 202
+                   url=absolute_url("api.get_submission", submission_id=submission.id)), 202
 
 
 @bp.post("/assignments/<assignment_id>/regrade")

@@ -65,6 +65,16 @@ class ApiClient:
     def logout(self) -> None:
         self.request("DELETE", "/tokens/current")
 
+    def tokens(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/tokens")["tokens"]  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: int) -> None:
+        self.request("DELETE", f"/tokens/{int(token_id)}")
+
+    def change_password(self, current: str, new: str) -> dict[str, Any]:
+        return self.request("POST", "/password", json={"current_password": current,  # type: ignore[no-any-return]
+                                                       "new_password": new})
+
     def me(self) -> dict[str, Any]:
         return self.request("GET", "/me")  # type: ignore[no-any-return]
 

@@ -83,7 +83,8 @@ def _require_schema(app: Any) -> None:
 def register(main: click.Group) -> None:
     """Add this module's commands to the root ``grader`` group."""
     for command in (dev_cmd, serve_cmd, worker_cmd, beat_cmd, db_group, users_group, tokens_group,
-                    gradebook_group, regrade_cmd, healthcheck_cmd, login_cmd, logout_cmd, submit_cmd, status_cmd):
+                    gradebook_group, regrade_cmd, healthcheck_cmd, login_cmd, logout_cmd, submit_cmd, status_cmd,
+                    account_group):
         main.add_command(command)
 
 
@@ -258,6 +259,33 @@ def users_list_cmd(role: str | None) -> None:
             click.echo(f"{user.email:40} {user.role:10} {user.name}")
 
 
+def _set_disabled(email: str, disabled: bool) -> None:
+    from grader import auth
+    from grader.errors import NotFound
+
+    with _AppSession() as (_app, session):
+        try:
+            user = auth.set_disabled(session, email, disabled)
+        except NotFound:
+            _fail(f"no user with the email {email!r}", 2)
+        session.commit()
+        click.echo(f"{user.email} is {'disabled (every session and token ended)' if disabled else 'enabled'}")
+
+
+@users_group.command("disable")
+@click.argument("email")
+def users_disable_cmd(email: str) -> None:
+    """Disable EMAIL: their page sessions and tokens end now, and they cannot log in (submissions are kept)."""
+    _set_disabled(email, True)
+
+
+@users_group.command("enable")
+@click.argument("email")
+def users_enable_cmd(email: str) -> None:
+    """Let a disabled user log in again."""
+    _set_disabled(email, False)
+
+
 @click.group("tokens")
 def tokens_group() -> None:
     """API tokens (for scripts, or students without a password)."""
@@ -377,6 +405,58 @@ def logout_cmd() -> None:
             pass  # already invalid, or the server is gone: forgetting it locally is what matters
     forget_credentials()
     click.echo("logged out")
+
+
+@click.group("account")
+def account_group() -> None:
+    """Your own account on the server you logged in to: password and tokens."""
+
+
+@account_group.command("password")
+@click.option("--current", prompt="Current password", hide_input=True, help="Prompted for when not given.")
+@click.option("--new", prompt="New password", hide_input=True, confirmation_prompt=True,
+              help="Prompted for (twice) when not given.")
+def account_password_cmd(current: str, new: str) -> None:
+    """Change your password: every session and token ends; this computer gets a new token."""
+    from grader.client import ApiError, Credentials, load_credentials, save_credentials
+
+    creds = load_credentials()
+    try:
+        answer = _client().change_password(current, new)
+    except ApiError as exc:
+        _api_fail(exc)
+    save_credentials(Credentials(server=creds.server, token=answer["token"], email=answer["user"]["email"],
+                                 expires_at=answer.get("expires_at")))
+    click.echo("password changed; your other sessions and tokens have ended (this computer stays logged in)")
+
+
+@account_group.command("tokens")
+def account_tokens_cmd() -> None:
+    """List your tokens (id, label, dates, status); `*` marks the one this computer uses."""
+    from grader.client import ApiError
+
+    try:
+        tokens = _client().tokens()
+    except ApiError as exc:
+        _api_fail(exc)
+    for t in tokens:
+        mark = "*" if t.get("current") else " "
+        click.echo(f"{mark} {t['id']:>6}  {t['status']:8} created {t['created_at'][:16]}  "
+                   f"last used {(t.get('last_used_at') or 'never')[:16]:16}  expires {t['expires_at'][:10]}  "
+                   f"{t.get('label', '')}")
+
+
+@account_group.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+def account_revoke_cmd(token_id: int) -> None:
+    """Revoke one of your tokens by its id (see `grader account tokens`)."""
+    from grader.client import ApiError
+
+    try:
+        _client().revoke_token(token_id)
+    except ApiError as exc:
+        _api_fail(exc)
+    click.echo(f"token {token_id} revoked")
 
 
 def _spinner() -> Iterator[str]:

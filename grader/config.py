@@ -76,6 +76,10 @@ class Settings:
     port: int = 8000
     web_workers: int = 2
     proxy_count: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* to trust
+    # The public address of the site (scheme, host, optional path), for absolute URLs; empty: from the request.
+    external_url: str = ""
+    # Mixed with each report's seed to draw the inputs of hidden tests; see worker/hidden_key.py.
+    hidden_key: str = ""
     log_level: str = "INFO"
 
     @property
@@ -136,6 +140,8 @@ class Settings:
         for name in ("sweep_seconds", "queued_timeout_seconds", "heartbeat_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"GRADER_{name.upper()} must be positive")
+        if self.external_url and not self.external_url.startswith(("http://", "https://")):
+            raise ConfigError(f"GRADER_EXTERNAL_URL must start with http:// or https://, not {self.external_url!r}")
         self.check_production()
 
     def check_production(self) -> None:

@@ -82,10 +82,17 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="student")
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Unused since failed logins are counted per (account, address) outside the database (kept for old rows).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_login: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set by an instructor: no login, no token, no page session works while it is set.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
 
     @property
     def is_instructor(self) -> bool:
@@ -110,6 +117,21 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class WebSession(Base):
+    """A login to the pages. The signed cookie carries a random id whose SHA-256 is this row's key, so
+    logging out, changing the password or being disabled ends the session on the server."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie's session id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship()
 
 
 class AssignmentRow(Base):

@@ -25,6 +25,7 @@ from grader.models import STATUSES, utcnow
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
 PER_PAGE = 50
+MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger number in a URL is refused, never sent to the database
 
 
 @bp.get("/")
@@ -83,7 +84,9 @@ def all_submissions() -> Any:
     email = (request.args.get("student") or "").strip()[:254] or None
     if status not in (None, *STATUSES):
         status = None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = request.args.get("page", 1, type=int) or 1
+    if not 1 <= page <= MAX_ID:
+        abort(400, "no such page")
     rows, total = queries.find_submissions(session, assignment_id=assignment, email=email, status=status,
                                            page=page, per_page=PER_PAGE)
     policies = {e.id: e.policy for e in entries}
@@ -130,6 +133,8 @@ def _progress_args(assignment_id: str) -> tuple[catalog.CourseAssignment, querie
         since = datetime.fromisoformat(request.args.get("since", ""))
         upto = int(request.args.get("upto", ""))
         total = int(request.args.get("total", ""))
+        if not (0 <= upto <= MAX_ID and 0 <= total <= MAX_ID):
+            raise ValueError("out of range")
     except ValueError:
         abort(400, "this regrade link is incomplete; start the regrade from the assignment's page")
     if since.tzinfo is None:
@@ -169,3 +174,49 @@ def stats(assignment_id: str) -> Any:
                                       + ", ".join(f"{label}%: {n}" for label, n in
                                                   zip(result.bin_labels, result.histogram)))
     return render_template("stats.html", stats=result, chart=chart)
+
+
+# --------------------------------------------------------------------------- users
+
+
+@bp.get("/users")
+@instructor_required
+def users() -> Any:
+    from sqlalchemy import select
+
+    from grader.models import User
+
+    session = db_session()
+    query = (request.args.get("q") or "").strip().lower()[:254]
+    stmt = select(User).order_by(User.email)
+    if query:
+        stmt = stmt.where(User.email.contains(query, autoescape=True))
+    rows = list(session.scalars(stmt.limit(500)))
+    return render_template("users.html", rows=rows, q=query)
+
+
+@bp.post("/users/access")
+@instructor_required
+def user_access() -> Any:
+    """Disable a user (every session and token ends at once) or enable them again."""
+    from grader import auth
+    from grader.dashboard.account import require_user
+    from grader.errors import NotFound
+
+    email = (request.form.get("email") or "").strip()[:254]
+    action = request.form.get("action")
+    if action not in ("disable", "enable"):
+        abort(400)
+    me = require_user()
+    if action == "disable" and email.lower() == me.email:
+        flash("You cannot disable your own account.", "error")
+        return redirect(url_for("instructor.users"), code=303)
+    session = db_session()
+    try:
+        user = auth.set_disabled(session, email, action == "disable")
+    except NotFound:
+        abort(404)
+    session.commit()
+    flash(f"{user.email} is {'disabled: their sessions and tokens have ended' if user.disabled else 'enabled'}.",
+          "info")
+    return redirect(url_for("instructor.users"), code=303)

@@ -1,44 +1,118 @@
-"""The login page's rate limit per client address (the ``limits`` library, moving windows).
+"""Limits on guessing passwords, for the login page, ``POST /api/v1/tokens`` and password changes.
 
-The account lockout in :mod:`grader.auth` stops guessing one account's
-password; this stops one address from trying many accounts. Counters live in
-Redis when the broker is Redis (shared by every web process), else in this
-process's memory. If the counter store fails, logins go on (the lockout still
-holds) rather than locking everyone out.
+Counted BEFORE any password is hashed (scrypt is slow on purpose, so an
+unthrottled route would let a few connections keep the web processes busy):
+
+- failed attempts per client address (``LOGIN_RATE_LIMIT``, default
+  ``10/minute;50/hour``): one address guessing, or spraying one password
+  over many accounts. Successful logins are not counted, so a campus behind
+  one address is not locked out by its own students logging in;
+- failed attempts per (account, address) (``GRADER_LOGIN_MAX_FAILURES`` in
+  ``GRADER_LOGIN_LOCKOUT_SECONDS``): guessing one account's password. An
+  account is never locked for everyone: its owner, from another address,
+  logs in as usual. Unknown emails are counted exactly like existing ones,
+  so the answers (401, then 429) do not reveal which accounts exist.
+
+Each attempt is reserved before the hash is computed (so parallel requests
+cannot slip under a limit together) and given back when it succeeds.
+Counters are fixed windows in Redis when the broker is Redis (shared by every
+web process), else in this process's memory. If the counter store fails,
+attempts go on rather than locking everyone out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
+from typing import Callable, TypeVar
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
 from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+
+from grader.errors import LoginLocked, RateLimited, Unauthorized
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-#: Attempts per client address; ``LOGIN_RATE_LIMIT`` in the app config overrides it.
+#: Failed attempts per client address; ``LOGIN_RATE_LIMIT`` in the app config overrides it.
 DEFAULT_LIMIT = "10/minute;50/hour"
+ADDRESS_MESSAGE = "Too many login attempts from your network"
+ACCOUNT_MESSAGE = "Too many failed logins for this account"
 
 
-class LoginThrottle:
-    def __init__(self, limit: str, storage: Storage) -> None:
+class LoginGuard:
+    def __init__(self, limit: str, storage: Storage, *, max_failures: int, lockout_seconds: int) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.storage = storage
+        self.max_failures = max(1, int(max_failures))
+        self.lockout_seconds = max(1, int(lockout_seconds))
 
-    def hit(self, address: str) -> int | None:
-        """Count one login attempt from ``address``; None if allowed, else the seconds until the next one is."""
+    # ------------------------------------------------------------------ counters
+
+    def _keys(self, email: str, address: str) -> list[tuple[str, int, int, str]]:
+        """(key, limit, window seconds, message) for every counter one attempt is charged to."""
+        account = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        keys = [(f"addr/{item.amount}/{item.get_expiry()}/{address}", item.amount, item.get_expiry(),
+                 ADDRESS_MESSAGE) for item in self.items]
+        keys.append((f"pair/{account}/{address}", self.max_failures, self.lockout_seconds, ACCOUNT_MESSAGE))
+        return keys
+
+    def _retry_after(self, key: str) -> int:
         try:
-            for item in self.items:
-                if not self.limiter.hit(item, "login", address):
-                    stats = self.limiter.get_window_stats(item, "login", address)
-                    return max(1, math.ceil(stats.reset_time - time.time()))
+            return max(1, math.ceil(self.storage.get_expiry(key) - time.time()))
+        except Exception:  # noqa: BLE001
+            return 60
+
+    def reserve(self, email: str, address: str) -> list[tuple[str, int]]:
+        """Charge one attempt to every counter, or raise 429 (nothing charged for the counter that refused).
+
+        Returns what was charged, for :meth:`refund`.
+        """
+        charged: list[tuple[str, int]] = []
+        try:
+            for key, limit, window, message in self._keys(email, address):
+                if self.storage.incr(key, window, 1) > limit:
+                    self.storage.incr(key, window, -1)
+                    wait = self._retry_after(key)
+                    error = (LoginLocked if message == ACCOUNT_MESSAGE else RateLimited)(
+                        f"{message}. Please wait and try again.", retry_after=wait)
+                    raise error
+                charged.append((key, window))
+        except RateLimited:
+            raise
         except Exception as exc:  # noqa: BLE001 - a counter store outage must not lock everyone out
-            log.warning("login rate limit unavailable (%s: %s); allowing the attempt", type(exc).__name__, exc)
-        return None
+            log.warning("login limits unavailable (%s: %s); allowing the attempt", type(exc).__name__, exc)
+        return charged
+
+    def refund(self, charged: list[tuple[str, int]], *, success: bool) -> None:
+        """Give back a reserved attempt that did not fail; a success also clears the (account, address) count."""
+        try:
+            for key, window in charged:
+                if success and key.startswith("pair/"):
+                    self.storage.clear(key)
+                elif self.storage.get(key) > 0:
+                    self.storage.incr(key, window, -1)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("login limits unavailable (%s: %s)", type(exc).__name__, exc)
+
+    # ------------------------------------------------------------------ the one entry point
+
+    def attempt(self, email: str, address: str, check: Callable[[], T]) -> T:
+        """Run ``check`` (which hashes the password) if the limits allow it; count it only if it fails
+        with :class:`Unauthorized`. Raises 429 (:class:`RateLimited`/:class:`LoginLocked`) before hashing."""
+        charged = self.reserve(email, address or "unknown")
+        try:
+            result = check()
+        except Unauthorized:
+            raise  # a failure: it stays counted
+        except BaseException:
+            self.refund(charged, success=False)
+            raise
+        self.refund(charged, success=True)
+        return result
 
 
 def init_app(app: Flask) -> None:
@@ -51,8 +125,12 @@ def init_app(app: Flask) -> None:
     else:
         storage = storage_from_string("memory://")
     assert isinstance(storage, Storage)  # the synchronous kind, for these URIs
-    app.extensions["grader_login_throttle"] = LoginThrottle(limit, storage)
+    app.extensions["grader_login_throttle"] = LoginGuard(limit, storage, max_failures=settings.login_max_failures,
+                                                         lockout_seconds=settings.login_lockout_seconds)
 
 
-def throttle() -> LoginThrottle:
+def guard() -> LoginGuard:
     return current_app.extensions["grader_login_throttle"]  # type: ignore[no-any-return]
+
+
+throttle = guard  # the old name
