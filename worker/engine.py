@@ -224,8 +224,12 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
     return _result(spec, spec.points, "passed", outcome.message, details)
 
 
-def _test_rng(seed: int, test_id: str) -> np.random.Generator:
+def _test_rng(seed: int, test_id: str, hidden: bool = False) -> np.random.Generator:
     salt = int.from_bytes(hashlib.sha256(test_id.encode()).digest()[:8], "big")
+    if hidden:  # not visible to students: also keyed by a server-side secret (worker/hidden_key.py)
+        from worker.hidden_key import hidden_entropy
+
+        return np.random.default_rng([seed, salt, *hidden_entropy(seed, test_id)])
     return np.random.default_rng([seed, salt])
 
 
@@ -274,7 +278,8 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
     student = StudentProcess(launcher, limits or assignment.limits, modules)
     try:
         for spec in specs:
-            ctx = Context(test_id=spec.id, seed=seed, rng=_test_rng(seed, spec.id), student=student,
+            rng = _test_rng(seed, spec.id, hidden=spec.visibility != "visible")
+            ctx = Context(test_id=spec.id, seed=seed, rng=rng, student=student,
                           reference=reference, sources=sources, trees=trees, module=assignment.main_module,
                           memo=memo, params=spec.params)
             report["tests"].append(_run_test(spec, assignment, ctx))
