@@ -440,7 +440,25 @@ def test_answer_larger_than_frame_limit() -> None:
     assert_graded(report)
     t = by_id(report)["naive_loss_at_zero"]
     assert t["status"] == "error"
-    assert "more than the 1 MB limit" in t["output"], t["output"]
+    assert "announced an answer of 8000189 bytes, more than the 5 MB" in t["output"], t["output"]
+    assert t["details"]["kind"] == "too_large"
+    assert_vectorized_fine(report)
+
+
+def test_answer_larger_than_the_request_can_need_is_refused_before_reading() -> None:
+    """A legal frame (under frame_mb) far larger than the answer the request expects is refused from its
+    length prefix: the grader never reads (or allocates for) the 64 MB the child announced."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = svm(naive_with("return 0.0, np.ones((8000, 1000))"),
+                 limits=Limits(call_seconds=10, total_seconds=60, memory_mb=1024))
+    assert_graded(report)
+    t = by_id(report)["naive_loss_at_zero"]
+    assert t["status"] == "error" and t["details"]["kind"] == "too_large", t
+    assert "announced an answer of 64000189 bytes" in t["output"] and "was not read" in t["output"], t["output"]
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 60, f"the grading process grew by {grown_mb:.0f} MB"
     assert_vectorized_fine(report)
 
 
@@ -561,12 +579,21 @@ def _assert_output_capped(report: dict[str, Any], limits: Limits) -> None:
     assert "bytes more than" in report["output"]
 
 
+def _assert_stopped_for_output(report: dict[str, Any], limits: Limits) -> None:
+    """Past ``output_stop_bytes`` the job is stopped: every test not yet run fails with the reason."""
+    assert len(report["student_output"].encode("utf-8")) <= limits.output_bytes, len(report["student_output"])
+    assert report["student_output_truncated_bytes"] >= limits.output_stop_bytes - limits.output_bytes
+    assert "Grading stopped early: the code printed more than 16 MB" in report["output"], report["output"]
+    assert report["output"].count("printed more than") == 1, report["output"]
+    stopped = [t for t in report["tests"] if t["details"].get("kind") == "output"]
+    assert stopped and all(t["score"] == 0 and "remaining tests were not run" in t["output"] for t in stopped)
+
+
 def test_print_50_mb_at_import() -> None:
     report = svm("import sys\nsys.stdout.write('x' * (50 << 20))\n" + CORRECT, limits=FAST)
     assert_graded(report)
-    _assert_output_capped(report, FAST)
-    assert report["student_output_truncated_bytes"] >= (50 << 20) - FAST.output_bytes
-    assert report["score"] == report["max_score"]
+    _assert_stopped_for_output(report, FAST)
+    assert report["score"] == 0
 
 
 def test_print_50_mb_in_a_function() -> None:
@@ -581,9 +608,38 @@ return svm_loss_vectorized(W, X, y, reg)
 """
     report = svm(naive_with(body), limits=FAST)
     assert_graded(report)
+    _assert_stopped_for_output(report, FAST)
+    assert by_id(report)["naive_loss_at_zero"]["details"]["kind"] == "output"
+
+
+def test_chatty_code_under_the_stop_limit_keeps_its_marks() -> None:
+    """Debug prints past what the report keeps (64 KB) but under the stop limit cost nothing."""
+    body = """
+global _PRINTED
+if not globals().get('_PRINTED'):
+    _PRINTED = True
+    for _ in range(4 * 1024):
+        print('y' * 1023)
+return svm_loss_vectorized(W, X, y, reg)
+"""
+    report = svm(naive_with(body), limits=FAST)
+    assert_graded(report)
     _assert_output_capped(report, FAST)
-    assert report["student_output_truncated_bytes"] >= (50 << 20) - FAST.output_bytes
     assert report["score"] == report["max_score"]
+
+
+def test_endless_output_is_stopped_within_seconds() -> None:
+    """Issue 10: a submission that writes without end held its slot for the whole time limit (180 s).
+    Now the job stops once the run's output passes the stop limit, and every remaining test fails at once."""
+    limits = Limits(call_seconds=60, total_seconds=180)
+    body = "while True:\n    print('spam ' * 200)"
+    started = time.monotonic()
+    report = svm(naive_with(body), limits=limits)
+    elapsed = time.monotonic() - started
+    assert_graded(report)
+    _assert_stopped_for_output(report, limits)
+    assert elapsed < 15, f"the flood held the slot for {elapsed:.1f} s"
+    assert all(t["status"] != "passed" for t in report["tests"] if t["id"].startswith("naive"))
 
 
 def test_output_cap_holds_across_process_restarts() -> None:
@@ -664,9 +720,17 @@ def test_forged_channel_traffic(body: str) -> None:
     t = by_id(report)["naive_loss_at_zero"]
     assert t["status"] == "error", t
     assert "internal grader error" not in t["output"], t["output"]
-    assert "invalid answer" in t["output"] or "more than the 256 MB limit" in t["output"], t["output"]
-    assert t["details"]["kind"] == "protocol"
-    assert_vectorized_fine(report)  # the process was replaced, later tests run normally
+    if t["details"]["kind"] == "too_large":  # garbage read as a length prefix: refused unread, this call only
+        assert "announced an answer of" in t["output"] and "was not read" in t["output"], t["output"]
+        assert_vectorized_fine(report)  # the process was replaced, later tests run normally
+        return
+    # Anything else on the channel is tampering: the whole run fails with the reason, nothing counts.
+    assert t["details"]["kind"] == "tampering", t
+    assert t["output"].startswith("grading stopped: "), t["output"]
+    assert "invalid answer" in t["output"] or "wrote to the grader's channel" in t["output"], t["output"]
+    assert report["score"] == 0 and report["tampering"] is True
+    assert report["output"] == t["output"]
+    assert all(x["status"] != "passed" for x in report["tests"])
 
 
 def test_forged_unhashable_dict_key_is_a_wrong_answer_not_a_crash() -> None:

@@ -15,9 +15,13 @@ import hashlib
 import logging
 import re
 import secrets
+import signal
+import threading
 import time
-import traceback
-from typing import Any, Mapping
+import uuid
+import warnings
+from typing import Any, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,6 +37,7 @@ from worker.sandbox import (
     StudentProcess,
     default_launcher,
 )
+from worker.sandbox.sanitize import safe_report, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,12 @@ except ImportError:  # pragma: no cover - the engine without Celery installed
 
 MAX_FILE_BYTES = 512 * 1024
 MODES = ("grade", "check")
+MAX_COMPILE_WARNINGS = 20  # kept per file; the rest are counted
+TRUSTED_CPU_SECONDS = 60.0  # the grader's own CPU time (analysis, references) per check
+
+
+class GraderBudgetExceeded(Exception):
+    """The grader's own computation in one check used more than its CPU budget: the grader's failure."""
 
 
 class SubmissionRejected(Exception):
@@ -82,13 +93,42 @@ _PY2_PATTERNS = [
 ]
 
 
-def check_syntax(filename: str, source: str) -> ast.Module:
-    """Parse on the trusted side; a SyntaxError becomes a message with the line and a Python 2 hint."""
+class _WarningSink:
+    """Compiler warnings of one file (``SyntaxWarning: invalid escape sequence``, ...): the first
+    :data:`MAX_COMPILE_WARNINGS` kept as text, the rest counted, none written to the grader's stderr."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.count = 0
+
+    def __call__(self, message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                 line: str | None = None) -> None:
+        self.count += 1
+        if len(self.kept) < MAX_COMPILE_WARNINGS:
+            self.kept.append(safe_text(f"line {lineno}: {category.__name__}: {message}", 500))
+
+
+_warnings_lock = threading.Lock()  # warnings.catch_warnings changes process-wide state
+
+
+@contextmanager
+def _captured_warnings(sink: _WarningSink) -> Iterator[None]:
+    with _warnings_lock, warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = sink
+        yield
+
+
+def check_syntax(filename: str, source: str, sink: _WarningSink | None = None) -> ast.Module:
+    """Parse on the trusted side; a SyntaxError becomes a message with the line and a Python 2 hint.
+    Compiler warnings go to ``sink`` (capped), never to the grader's stderr."""
+    sink = sink if sink is not None else _WarningSink()
     try:
         # compile() also finds what only the compiler reports ('return' outside a function, ...);
         # it executes nothing.
-        compile(source, filename, "exec", dont_inherit=True)
-        return ast.parse(source, filename=filename)
+        with _captured_warnings(sink):
+            compile(source, filename, "exec", dont_inherit=True)
+            return ast.parse(source, filename=filename)
     except SyntaxError as exc:
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         text = (exc.text or "").rstrip("\n")
@@ -109,8 +149,11 @@ def check_syntax(filename: str, source: str) -> ast.Module:
         raise SubmissionRejected(f"{filename} cannot be parsed as Python: {type(exc).__name__}: {exc}") from None
 
 
-def prepare_files(assignment: Assignment, files: Mapping[str, bytes | str]) -> tuple[dict[str, str], dict[str, ast.Module]]:
-    """Validate the uploaded files: names, encoding, size, syntax. Returns sources and ASTs by module name."""
+def prepare_files(assignment: Assignment, files: Mapping[str, bytes | str],
+                  compile_warnings: dict[str, dict[str, Any]] | None = None,
+                  ) -> tuple[dict[str, str], dict[str, ast.Module]]:
+    """Validate the uploaded files: names, encoding, size, syntax. Returns sources and ASTs by module name;
+    the compiler's warnings for each file go to ``compile_warnings`` (capped)."""
     expected = assignment.files
     unknown = [f for f in files if f not in expected]
     if unknown:
@@ -127,8 +170,11 @@ def prepare_files(assignment: Assignment, files: Mapping[str, bytes | str]) -> t
     for filename in expected:
         module = assignment.module_names[filename]
         source = decode_source(filename, files[filename])
-        trees[module] = check_syntax(filename, source)
+        sink = _WarningSink()
+        trees[module] = check_syntax(filename, source, sink)
         sources[module] = source
+        if sink.count and compile_warnings is not None:
+            compile_warnings[filename] = {"count": sink.count, "first": sink.kept}
     return sources, trees
 
 
@@ -209,19 +255,43 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
             details["exception"] = err.exc_type
         details["seconds"] = round(time.monotonic() - started, 4)
         return _result(spec, 0.0, "error", output, details)
-    except (ReferenceUnavailable, SandboxFailure, _TaskTimeLimit):
+    except (ReferenceUnavailable, SandboxFailure, _TaskTimeLimit, GraderBudgetExceeded):
         raise
     except Exception as exc:  # a bug in the grader itself: never blame the student silently
-        log.exception("check %s/%s crashed", assignment.id, spec.id)
+        # The traceback (the grader's code and paths) stays in the worker's log; the report carries an
+        # opaque id the staff can find it by, and the exception's type only.
+        incident = uuid.uuid4().hex[:12]
+        log.exception("check %s/%s crashed (incident %s)", assignment.id, spec.id, incident)
         return _result(spec, 0.0, "error",
-                       f"internal grader error in this check ({type(exc).__name__}: {exc}); "
-                       "this is not your fault, please tell the course staff",
-                       {"kind": "internal", "traceback": traceback.format_exc()[-4000:]})
+                       f"internal grader error in this check ({type(exc).__name__}); this is not your fault, "
+                       f"please tell the course staff (incident {incident})",
+                       {"kind": "internal", "incident": incident, "exception": type(exc).__name__})
     if outcome is None:
         outcome = Outcome()
     details = dict(outcome.details)
     details["seconds"] = round(time.monotonic() - started, 4)
     return _result(spec, spec.points, "passed", outcome.message, details)
+
+
+@contextmanager
+def _cpu_budget(seconds: float, what: str) -> Iterator[None]:
+    """Stop the grader's own computation after ``seconds`` of this process's CPU time (the student's code
+    runs in another process, so none of its time counts). Only in the main thread (signals); elsewhere
+    the Celery time limit is the bound."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def over(signum: int, frame: Any) -> None:
+        raise GraderBudgetExceeded(f"the grader's own computation in {what} used more than {seconds:g} s of CPU")
+
+    previous = signal.signal(signal.SIGVTALRM, over)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def _test_rng(seed: int, test_id: str, hidden: bool = False) -> np.random.Generator:
@@ -234,14 +304,27 @@ def _test_rng(seed: int, test_id: str, hidden: bool = False) -> np.random.Genera
 
 
 def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, seed: int | None = None,
-          mode: str = "grade", launcher: Launcher | None = None, limits: Limits | None = None) -> dict[str, Any]:
+          mode: str = "grade", launcher: Launcher | None = None, limits: Limits | None = None,
+          trusted_cpu_seconds: float = TRUSTED_CPU_SECONDS) -> dict[str, Any]:
     """Grade one submission and return the report (DESIGN.md's JSON, as a dict).
 
     ``mode="grade"`` runs every test with the reference; ``mode="check"`` runs
     only the public tests and never touches the reference (the student's
     offline self-check). The same ``seed`` reproduces the same report.
     ``limits`` overrides the assignment's sandbox limits (tests use short deadlines).
+    ``trusted_cpu_seconds`` bounds the grader's own CPU time per check: over it, the report is the
+    grader's failure (``status: "error"``, ``error_kind: "grader"``), never a test the student lost.
+
+    Every string and number of the returned report has passed the boundary's sanitiser
+    (:func:`worker.sandbox.sanitize.safe_report`): it is strict JSON that PostgreSQL stores as is.
     """
+    return safe_report(_grade(assignment, files, seed=seed, mode=mode, launcher=launcher, limits=limits,
+                              trusted_cpu_seconds=trusted_cpu_seconds))
+
+
+def _grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, seed: int | None,
+           mode: str, launcher: Launcher | None, limits: Limits | None,
+           trusted_cpu_seconds: float) -> dict[str, Any]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     if isinstance(assignment, str):
@@ -263,8 +346,9 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
         "tests": [],
         "output": "",
     }
+    compile_warnings: dict[str, dict[str, Any]] = {}
     try:
-        sources, trees = prepare_files(assignment, files)
+        sources, trees = prepare_files(assignment, files, compile_warnings)
     except SubmissionRejected as exc:
         report.update(status="error", output=str(exc), error=str(exc), error_kind="submission",
                       student_output="", student_output_truncated_bytes=0, student_time=0.0,
@@ -274,6 +358,7 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
 
     modules = {assignment.module_names[f]: (f, sources[assignment.module_names[f]]) for f in assignment.files}
     reference = assignment.reference() if mode == "grade" else None
+    catalog = assignment.catalog() if mode == "grade" else []
     memo: dict[str, Any] = {}
     student = StudentProcess(launcher, limits or assignment.limits, modules)
     try:
@@ -281,10 +366,17 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
             rng = _test_rng(seed, spec.id, hidden=spec.visibility != "visible")
             ctx = Context(test_id=spec.id, seed=seed, rng=rng, student=student,
                           reference=reference, sources=sources, trees=trees, module=assignment.main_module,
-                          memo=memo, params=spec.params)
-            report["tests"].append(_run_test(spec, assignment, ctx))
+                          memo=memo, params=spec.params, catalog=catalog)
+            with _cpu_budget(trusted_cpu_seconds, f"the check {spec.id}"):
+                report["tests"].append(_run_test(spec, assignment, ctx))
     except _TaskTimeLimit:
         raise  # the worker gives the submission back for another attempt
+    except GraderBudgetExceeded as exc:  # the grader's failure: reported as such, never charged to the student
+        incident = uuid.uuid4().hex[:12]
+        log.error("grading %s: %s (incident %s)", assignment.id, exc, incident)
+        report.update(status="error", error_kind="grader", error=f"{exc} (incident {incident})",
+                      output=f"The grader failed on your submission: {exc}. This is a problem of the grader, "
+                             f"not of your code; the course staff are told (incident {incident}).")
     except Exception as exc:  # the sandbox itself failed: the whole grading could not run
         log.exception("grading %s failed", assignment.id)
         report.update(status="error", error_kind="infrastructure",
@@ -298,14 +390,28 @@ def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, see
     report["student_output_truncated_bytes"] = dropped
     report["student_time"] = round(student.student_seconds, 4)
     report["sandbox"] = getattr(launcher, "name", type(launcher).__name__)
+    if compile_warnings:
+        report["compile_warnings"] = compile_warnings
     report["score"] = round(sum(t["score"] for t in report["tests"]), 4)
     report["execution_time"] = round(time.monotonic() - started, 4)
-    if report["status"] == "graded":
+    if report["status"] == "graded" and student.tampered is not None:
+        # A forged answer may have earned any earlier pass: nothing of this run counts.
+        for t in report["tests"]:
+            if t["status"] == "passed" or t["score"]:
+                t.update(score=0.0, status="failed",
+                         output=f"Not counted: {student.tampered}",
+                         details=dict(t.get("details") or {}, kind="tampering"))
+        report["score"] = 0.0
+        report["output"] = str(student.tampered)
+        report["tampering"] = True
+    elif report["status"] == "graded":
         passed = sum(1 for t in report["tests"] if t["status"] == "passed")
         report["output"] = f"{passed} of {len(report['tests'])} tests passed."
-        if student.load_error is not None:
+        if student.load_error is not None and student.load_error is not student.flood_error:
             report["output"] += f" Your file could not be imported: {student.load_error}"
-        if dropped:
+        if student.flood_error is not None:
+            report["output"] += f" Grading stopped early: {student.flood_error}."
+        elif dropped:
             report["output"] += (f" Your code printed {dropped} bytes more than the "
                                  f"{(limits or assignment.limits).output_bytes} kept.")
     return report

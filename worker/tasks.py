@@ -21,11 +21,13 @@ from flask import current_app
 from grader import submissions
 from grader.context import GraderState
 from grader.db import DatabaseUnavailable, retrying
+from sqlalchemy.exc import DBAPIError, StatementError
 from worker import __version__
 from worker.assignments import AssignmentError, get_assignment
 from worker.celery_app import GRADE_TASK, SWEEP_TASK, make_publisher
 from worker.engine import grade
 from worker.sandbox import Launcher, default_launcher
+from worker.sandbox.sanitize import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,9 @@ def grade_submission(self: Any, submission_id: int) -> str:
     if report.get("status") == "error" and report.get("error_kind") == "infrastructure":
         return _give_back(state, claim, str(report.get("error", "the sandbox failed")))
 
-    def store() -> bool:
-        with state.db.session() as session:
-            return submissions.finish(session, claim, report)
-
-    stored = retrying(store, attempts=6, first_delay=0.5)
+    stored = store_report(state, claim, report)
+    if stored is None:
+        return "error (report refused by the database)"
     if not stored:
         log.warning("submission %s: lease lost before the report was stored; another attempt owns it",
                     claim.submission_id)
@@ -86,6 +86,33 @@ def grade_submission(self: Any, submission_id: int) -> str:
     log.info("submission %s: %s, %.4g / %.4g", claim.submission_id, report.get("status"),
              report.get("score", 0.0), report.get("max_score", 0.0))
     return str(report.get("status"))
+
+
+def store_report(state: GraderState, claim: submissions.Claim, report: dict[str, Any]) -> bool | None:
+    """Store the report (retrying while the database is unreachable). True: stored; False: the lease was
+    lost; None: the database refused the report itself (a reason in the data, which a retry would only
+    repeat), so the submission ended in ``error`` with that reason at once."""
+
+    def store() -> bool:
+        with state.db.session() as session:
+            return submissions.finish(session, claim, report)
+
+    try:
+        return retrying(store, attempts=6, first_delay=0.5)
+    except DatabaseUnavailable:
+        raise  # the database is down: Celery retries the task, the lease keeps the row
+    except (DBAPIError, StatementError, ValueError, TypeError, OverflowError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = safe_text(f"the grading report could not be stored: {type(exc).__name__}: "
+                           f"{detail[0] if detail else ''}", 1000)
+        log.error("submission %s: %s", claim.submission_id, reason)
+
+        def fail() -> bool:
+            with state.db.session() as session:
+                return submissions.fail(session, claim, reason)
+
+        retrying(fail)
+        return None
 
 
 def _give_back(state: GraderState, claim: submissions.Claim, reason: str) -> str:

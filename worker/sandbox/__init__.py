@@ -21,9 +21,12 @@ from worker.sandbox.session import (
     StudentCodeError,
     StudentCrashed,
     StudentError,
+    StudentAnswerTooLarge,
     StudentMissingName,
+    StudentOutputFlood,
     StudentProcess,
     StudentProtocolError,
+    StudentTampered,
     StudentTimeout,
 )
 
@@ -86,5 +89,8 @@ __all__ = [
     "StudentMissingName",
     "StudentProcess",
     "StudentProtocolError",
+    "StudentTampered",
+    "StudentOutputFlood",
+    "StudentAnswerTooLarge",
     "StudentTimeout",
 ]

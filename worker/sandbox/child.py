@@ -43,6 +43,9 @@ else:  # run as a script in a fresh interpreter: load the wire format from besid
     _spec.loader.exec_module(protocol)
 
 MAX_REQUEST_BYTES = 512 << 20
+# Captured before any student module runs, so that a module rebinding sys.settrace cannot fool op_trace.
+_settrace = sys.settrace
+_gettrace = sys.gettrace
 
 
 def install_compat_shims() -> None:
@@ -65,6 +68,7 @@ class Child:
         self.modules: dict[str, types.ModuleType] = {}
         self.filenames: set[str] = set()
         self.store: dict[str, Any] = {}
+        self.missing: str | None = None  # set by target() when the function itself is not there
 
     # ------------------------------------------------------------------ plumbing
     def serve(self) -> None:
@@ -78,6 +82,7 @@ class Child:
                 return
             header, arrays = protocol.decode_frame(body, MAX_REQUEST_BYTES)
             seq = header.get("seq")
+            self.missing = None
             try:
                 value = getattr(self, "op_" + str(header.get("op")))(header, arrays)
                 out_arrays: list[np.ndarray] = []
@@ -86,6 +91,9 @@ class Child:
             except BaseException as exc:  # noqa: BLE001 - student code may raise anything, even SystemExit
                 out_arrays = []
                 answer = {"seq": seq, "ok": False, "error": self.describe(exc)}
+                if self.missing is not None:
+                    answer["error"]["missing"] = self.missing
+            answer["nonce"] = header.get("nonce")
             _flush_std()
             protocol.write_frame(self.wfd, protocol.encode_frame(answer, out_arrays))
 
@@ -148,7 +156,8 @@ class Child:
             try:
                 return getattr(module, spec["name"])
             except AttributeError:
-                raise LookupError(f"missing:{spec['name']}") from None
+                self.missing = spec["name"]  # the runtime's own finding, not the text of an exception
+                raise
         obj = self.store[spec["object"]]
         return getattr(obj, spec["method"])
 
@@ -166,6 +175,39 @@ class Child:
             self.store[header["store"]] = result
             return None
         return result if header.get("reply", True) else None
+
+    def op_trace(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        """Call like ``op_call`` (prints discarded, result dropped) while counting the line events that
+        run in the student's files, whatever function object runs them (decorators, rebinding, helpers,
+        lambdas called back by numpy). Answers ``{"lines": total, "top": [[line, count], ...],
+        "intact": bool}``; ``intact`` is false when the code replaced or removed the tracer. Like every
+        answer, the counts are the child's claim: the trusted side validates their types and sizes."""
+        func = self.target(header["target"])
+        args = [self.decode(a, arrays) for a in header.get("args", [])]
+        kwargs = {k: self.decode(v, arrays) for k, v in header.get("kwargs", {}).items()}
+        files = frozenset(self.filenames)
+        counts: dict[int, int] = {}
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line":
+                counts[frame.f_lineno] = counts.get(frame.f_lineno, 0) + 1
+            return local
+
+        def tracer(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code.co_filename not in files:
+                return None  # library code: not traced line by line (a call back into student code is)
+            return local(frame, event, arg)
+
+        intact = True
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            _settrace(tracer)
+            try:
+                func(*args, **kwargs)
+            finally:
+                intact = _gettrace() is tracer
+                _settrace(None)
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+        return {"lines": int(sum(counts.values())), "top": [[int(k), int(v)] for k, v in top], "intact": intact}
 
     def op_put(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         self.store[header["name"]] = self.decode(header["value"], arrays)
@@ -221,7 +263,25 @@ def main() -> None:  # pragma: no cover - runs in the child process
     rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
     limits = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     prepare_process(limits)
-    Child(rfd, wfd).serve()
+    serve_or_report(rfd, wfd)
+
+
+RUNTIME_CRASHED = 122  # session.RUNTIME_CRASHED: the runtime's own loop failed (not the student's exit)
+
+
+def serve_or_report(rfd: int, wfd: int) -> None:
+    """Serve until the trusted side closes the channel (exit 0); if the runtime's own loop fails (a
+    request it cannot read, an answer it cannot write: most often because the student replaced part of
+    it), say so on stderr and exit with :data:`RUNTIME_CRASHED`, never with 0."""
+    try:
+        Child(rfd, wfd).serve()
+    except BaseException as exc:  # noqa: BLE001
+        try:
+            os.write(2, f"grader runtime failed: {type(exc).__name__}\n".encode())
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(RUNTIME_CRASHED)
+    os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

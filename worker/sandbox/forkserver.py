@@ -154,7 +154,7 @@ class _Server:
 
     def _serve_job(self, slot: int, limits: dict[str, Any], fds: list[int]) -> None:
         """In the job, after prepare_job: finish hardening and answer the student's calls. Never returns."""
-        from worker.sandbox.child import Child
+        from worker.sandbox.child import serve_or_report
         from worker.sandbox.jail import finish_job, setup_failed
 
         try:
@@ -162,7 +162,7 @@ class _Server:
         except BaseException as exc:  # noqa: BLE001
             setup_failed(exc, fds[2])
         try:
-            Child(rfd, wfd).serve()
+            serve_or_report(rfd, wfd)
         finally:
             os._exit(0)
 

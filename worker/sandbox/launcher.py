@@ -42,6 +42,7 @@ class Limits:
     memory_mb: int = 2048  # address space of the child
     cpu_seconds: int = 600
     output_bytes: int = 64 * 1024  # stdout+stderr kept for the report; the rest is counted and dropped
+    output_stop_bytes: int = 16 << 20  # stdout+stderr of the whole run past which the job is stopped (0: never)
     frame_mb: int = 256  # largest answer frame accepted from the child
     processes: int = 32
     disk_mb: int = 64

@@ -11,22 +11,26 @@ capped buffer so a flood never blocks either side.
 
 from __future__ import annotations
 
+import ast
 import errno
 import os
-import re
+import secrets
 import select
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from worker.sandbox import protocol
 from worker.sandbox.launcher import ChildHandle, Launcher, Limits, SandboxSetupFailed
+from worker.sandbox.sanitize import safe_text
 
 READY_SECONDS = 15.0  # a job must say it is ready within this (the fork server takes a few ms)
+SMALL_ANSWER_BYTES = 1 << 20  # an answer that carries no value (load, put, seed, a stored call): an error at most
+ANSWER_FLOOR_BYTES = 8 << 20  # the least any value-returning request may answer with
+RUNTIME_CRASHED = 122  # the runtime in the child exits with this when its own loop fails (child.py)
 
 
 class StudentError(Exception):
@@ -70,6 +74,25 @@ class StudentProtocolError(StudentError):
     kind = "protocol"
 
 
+class StudentTampered(StudentProtocolError):
+    """The channel was tampered with: a frame nobody asked for, an extra frame, a forged or corrupt
+    answer. Sticky: every later request of the run fails with it, and the engine fails the grading."""
+
+    kind = "tampering"
+
+
+class StudentAnswerTooLarge(StudentProtocolError):
+    """The answer announced more bytes than the request can need; refused before it is read."""
+
+    kind = "too_large"
+
+
+class StudentOutputFlood(StudentError):
+    """The code printed more than the run may; the job was stopped and the rest of the run fails with this."""
+
+    kind = "output"
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped answering"
@@ -88,14 +111,20 @@ def describe_exit(returncode: int | None) -> str:
             "SIGSYS": " (a forbidden system call)",
         }.get(name, "")
         return f"crashed with signal {sig} {name}{extra}"
+    if returncode == RUNTIME_CRASHED:
+        return ("stopped because the grader's runtime inside the sandbox failed (the code most likely replaced "
+                "or broke part of it, e.g. sys.stdout, numpy or the channel)")
     return f"exited with code {returncode} (did the code call exit()?)"
 
 
 class _OutputBuffer:
     """Everything the student's processes printed in one grading run, capped as a whole."""
 
-    def __init__(self, cap: int):
+    def __init__(self, cap: int, stop_at: int = 0, on_flood: Any = None):
         self.cap = cap
+        self.stop_at = stop_at  # 0: never stop the job, only drop
+        self.on_flood = on_flood
+        self.flooded = False
         self.chunks: list[bytes] = []
         self.kept = 0
         self.total = 0
@@ -108,6 +137,11 @@ class _OutputBuffer:
             if room > 0:
                 self.chunks.append(data[:room])
                 self.kept += min(room, len(data))
+            flood = bool(self.stop_at) and self.total > self.stop_at and not self.flooded
+            if flood:
+                self.flooded = True
+        if flood and self.on_flood is not None:
+            self.on_flood()
 
     def text(self) -> tuple[str, int]:
         with self.lock:
@@ -164,29 +198,9 @@ class _OutputCollector(threading.Thread):
         self.join(timeout)
 
 
-def _grader_paths() -> list[str]:
-    """Paths of the grader's installation that must not appear in messages to students."""
-    import site
-    import sys
-
-    paths = {str(Path(__file__).resolve().parents[2]), sys.prefix, sys.base_prefix, sys.exec_prefix,
-             *site.getsitepackages()}
-    return sorted((p for p in paths if len(p) > 1), key=len, reverse=True)
-
-
-_PATHS = _grader_paths()
-
-
-def scrub(text: str) -> str:
-    """A message from the child, safe to show: valid UTF-8, no paths of the grader's installation."""
-    text = protocol.clean_text(text)
-    for path in _PATHS:
-        text = text.replace(path, "...")
-    return _CONTROL.sub("\ufffd", text)
-
-
-# Terminal control characters (ESC, BEL, backspace, ...): a message must not drive the reader's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+def scrub(text: str, limit: int = 20_000) -> str:
+    """A message from the child, safe to show: the boundary's one sanitiser (see ``sanitize.py``)."""
+    return safe_text(text, limit)
 
 
 class StudentProcess:
@@ -201,16 +215,38 @@ class StudentProcess:
         self.modules = modules
         self.child: ChildHandle | None = None
         self.output: _OutputCollector | None = None
-        self._output = _OutputBuffer(limits.output_bytes)
+        self._output = _OutputBuffer(limits.output_bytes, limits.output_stop_bytes, self._flooded)
+        self.flood_error: StudentOutputFlood | None = None
+        self.tampered: StudentTampered | None = None
         self.seq = 0
         self.restarts = 0
         self.load_error: StudentError | None = None
         self.student_seconds = 0.0
+        self.channel_seconds = 0.0  # wall time spent waiting on the child: what the total limit counts
         self.timed_out: set[str] = set()
         self.deadline = time.monotonic() + limits.total_seconds
+        self._child_lock = threading.Lock()
+        self._put_bytes: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
+    def _flooded(self) -> None:
+        """The output collector saw the run's output go past ``output_stop_bytes``: stop the job now."""
+        self.flood_error = StudentOutputFlood(
+            f"the code printed more than {_mb(self.limits.output_stop_bytes)} in this run (the first "
+            f"{_mb(self.limits.output_bytes)} are kept); the process was stopped and the remaining tests "
+            "were not run")
+        with self._child_lock:
+            if self.child is not None:
+                self.child.kill()
+
+    def _sticky(self) -> None:
+        if self.tampered is not None:
+            raise self.tampered
+        if self.flood_error is not None:
+            raise self.flood_error
+
     def start(self) -> None:
+        self._sticky()
         if self.child is not None:
             return
         if self.load_error is not None:
@@ -219,7 +255,9 @@ class StudentProcess:
         if self.restarts > self.MAX_RESTARTS:
             raise StudentCrashed("the submission crashed its process too many times; grading stopped")
         self.restarts += 1
-        self.child = self.launcher.spawn(self.limits)
+        child = self.launcher.spawn(self.limits)
+        with self._child_lock:
+            self.child = child
         self.output = _OutputCollector(self.child.output_fd, self._output)
         self.output.start()
         self._await_ready()
@@ -243,7 +281,7 @@ class StudentProcess:
         deadline = time.monotonic() + READY_SECONDS
         output_before = self._output.total
         try:
-            body = self._receive(deadline, "starting the sandbox")
+            body = self._receive(deadline, "starting the sandbox", SMALL_ANSWER_BYTES)
             header, _ = protocol.decode_frame(body, 1 << 20)
             if header.get("hello") is not True or header.get("seq") != 0:
                 raise protocol.ProtocolError("no hello")
@@ -258,7 +296,8 @@ class StudentProcess:
             self.child.close()
             if self.output is not None:
                 self.output.settle()
-            self.child = None
+            with self._child_lock:
+                self.child = None
 
     def close(self) -> None:
         self.stop()
@@ -276,25 +315,50 @@ class StudentProcess:
 
     # ------------------------------------------------------------------ operations
     def call(self, name: str, *args: Any, module: str | None = None, reply: bool = True, quiet: bool = False,
-             **kwargs: Any) -> Any:
-        """Call ``module.name(*args, **kwargs)``; ``reply=False`` discards the result, ``quiet`` the prints."""
+             answer_bytes: int | None = None, **kwargs: Any) -> Any:
+        """Call ``module.name(*args, **kwargs)``; ``reply=False`` discards the result, ``quiet`` the prints.
+        ``answer_bytes``: the largest answer this call can legitimately need (default: see ``_answer_cap``)."""
         module = module or next(iter(self.modules))
-        return self._call({"module": module, "name": name}, name, args, kwargs, reply=reply, quiet=quiet)
+        return self._call({"module": module, "name": name}, name, args, kwargs, reply=reply, quiet=quiet,
+                          answer_bytes=answer_bytes)
+
+    def trace(self, name: str, *args: Any, module: str | None = None, **kwargs: Any) -> Any:
+        """Call ``module.name(*args, **kwargs)`` with the child counting the line events of the student's
+        files (``child.Child.op_trace``); returns the child's claimed counts, unvalidated."""
+        module = module or next(iter(self.modules))
+        if name in self.timed_out:
+            raise StudentTimeout(f"{name} was not called again: it exceeded the time limit earlier in this run")
+        arrays: list[np.ndarray] = []
+        header = {
+            "op": "trace",
+            "target": {"module": module, "name": name},
+            "args": [protocol.encode_value(a, arrays) for a in args],
+            "kwargs": {k: protocol.encode_value(v, arrays) for k, v in kwargs.items()},
+        }
+        try:
+            return self._op(header, arrays, during=name, timed=True, answer_bytes=SMALL_ANSWER_BYTES)
+        except StudentTimeout:
+            self.timed_out.add(name)
+            raise
 
     def new(self, store_as: str, class_name: str, *args: Any, module: str | None = None, **kwargs: Any) -> None:
         module = module or next(iter(self.modules))
         self._call({"module": module, "name": class_name}, class_name, args, kwargs, store=store_as)
 
-    def call_method(self, obj: str, method: str, *args: Any, label: str | None = None, reply: bool = True, **kwargs: Any) -> Any:
-        return self._call({"object": obj, "method": method}, label or method, args, kwargs, reply=reply)
+    def call_method(self, obj: str, method: str, *args: Any, label: str | None = None, reply: bool = True,
+                    answer_bytes: int | None = None, **kwargs: Any) -> Any:
+        return self._call({"object": obj, "method": method}, label or method, args, kwargs, reply=reply,
+                          answer_bytes=answer_bytes)
 
     def put(self, name: str, value: Any) -> None:
         arrays: list[np.ndarray] = []
         node = protocol.encode_value(value, arrays)
+        self._put_bytes[name] = sum(a.nbytes for a in arrays)
         self._op({"op": "put", "name": name, "value": node}, arrays, during="preparing inputs")
 
-    def get(self, name: str, attr: str | None = None, label: str | None = None) -> Any:
-        return self._op({"op": "get", "name": name, "attr": attr}, [], during=label or f"reading {attr or name}")
+    def get(self, name: str, attr: str | None = None, label: str | None = None, answer_bytes: int | None = None) -> Any:
+        return self._op({"op": "get", "name": name, "attr": attr}, [], during=label or f"reading {attr or name}",
+                        answer_bytes=answer_bytes or max(ANSWER_FLOOR_BYTES, self._put_bytes.get(name, 0) * 2))
 
     def setitem(self, name: str, attr: str, key: str, value: Any) -> None:
         arrays: list[np.ndarray] = []
@@ -310,7 +374,8 @@ class StudentProcess:
 
     # ------------------------------------------------------------------ internals
     def _call(self, target: dict[str, Any], label: str, args: Any, kwargs: dict[str, Any], *,
-              store: str | None = None, reply: bool = True, quiet: bool = False) -> Any:
+              store: str | None = None, reply: bool = True, quiet: bool = False,
+              answer_bytes: int | None = None) -> Any:
         if label in self.timed_out:
             raise StudentTimeout(f"{label} was not called again: it exceeded the time limit earlier in this run")
         arrays: list[np.ndarray] = []
@@ -323,60 +388,134 @@ class StudentProcess:
             "reply": reply,
             "quiet": quiet,
         }
+        if store or not reply:
+            cap = SMALL_ANSWER_BYTES
+        elif answer_bytes is not None:
+            cap = answer_bytes
+        else:
+            # What a loss/gradient/prediction can need: about as much as its inputs, never less than the floor.
+            cap = max(ANSWER_FLOOR_BYTES, 2 * sum(a.nbytes for a in arrays))
         try:
-            return self._op(header, arrays, during=label, timed=True)
+            return self._op(header, arrays, during=label, timed=True, answer_bytes=cap)
         except StudentTimeout as exc:
             if exc is not self.load_error:
                 self.timed_out.add(label)
             raise
 
-    def _op(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
+    def _op(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False,
+            answer_bytes: int = SMALL_ANSWER_BYTES) -> Any:
         self.start()
         if self.load_error is not None:
             raise self.load_error
-        return self._request(header, arrays, during, timed)
+        return self._request(header, arrays, during, timed, answer_bytes)
 
 
-    def _request(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False) -> Any:
+    def _request(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False,
+                 answer_bytes: int = SMALL_ANSWER_BYTES) -> Any:
+        """Send one request and read exactly one answer to it.
+
+        Each request carries a fresh nonce the answer must echo, so an answer written ahead of its request
+        cannot match; bytes on the answer pipe before a request or after its answer are tampering. The
+        total time limit counts only the time spent waiting on the child, never the grader's own work.
+        """
         assert self.child is not None
         self.seq += 1
         seq = self.seq
-        frame = protocol.encode_frame(dict(header, seq=seq), arrays)
-        now = time.monotonic()
-        if now >= self.deadline:
+        nonce = secrets.token_hex(8)
+        frame = protocol.encode_frame(dict(header, seq=seq, nonce=nonce), arrays)
+        remaining_total = self.limits.total_seconds - self.channel_seconds
+        if remaining_total <= 0:
             raise StudentTimeout(f"the grading time limit ({self.limits.total_seconds:g} s) was used up before {during}")
-        deadline = min(now + self.limits.call_seconds, self.deadline)
         started = time.monotonic()
+        self.deadline = started + remaining_total
+        deadline = min(started + self.limits.call_seconds, self.deadline)
+        cap = min(answer_bytes, (self.limits.frame_mb << 20) + protocol.MAX_HEADER_BYTES)
         try:
+            self._unsolicited(during, after=False)
             self._send(frame, deadline, during)
-            body = self._receive(deadline, during)
+            body = self._receive(deadline, during, cap)
         finally:
+            spent = time.monotonic() - started
+            self.channel_seconds += spent
             if timed:
-                self.student_seconds += time.monotonic() - started
+                self.student_seconds += spent
         try:
-            answer, out_arrays = protocol.decode_frame(body, self.limits.frame_mb << 20)
-            if answer.get("seq") != seq:
-                raise protocol.ProtocolError("answer out of sequence")
+            answer, out_arrays = protocol.decode_frame(body, cap)
+            if answer.get("seq") != seq or answer.get("nonce") != nonce:
+                raise protocol.ProtocolError("an answer to another request (out of sequence, or written ahead)")
+            self._unsolicited(during, after=True)
             if answer.get("ok") is True:
                 return protocol.decode_value(answer.get("value"), out_arrays)
             if answer.get("ok") is not False or not isinstance(answer.get("error"), dict):
                 raise protocol.ProtocolError("answer is neither a value nor an error")
         except (protocol.ProtocolError, TypeError, ValueError, KeyError, RecursionError, OverflowError,
                 MemoryError) as exc:
-            self._kill()
-            raise StudentProtocolError(
-                f"the process sent an invalid answer while {during} ({scrub(str(exc))[:200]}); "
-                "did the code write to the grader's channel or replace its internals?"
-            ) from None
-        raise self._error_from(answer["error"], during)
+            self._tamper(f"the process sent an invalid answer while {during} ({scrub(str(exc))[:200]})")
+        return self._raise_error(answer["error"], during, header)
 
-    def _error_from(self, err: dict[str, Any], during: str) -> StudentError:
+    def _tamper(self, what: str) -> None:
+        """The channel carried something the runtime would never send: stop the job and fail the run."""
+        if self.child is not None:
+            self._kill()
+        self.tampered = StudentTampered(
+            f"grading stopped: {what}; did the code write to the grader's channel or replace its internals? "
+            "The results of this run do not count.")
+        raise self.tampered
+
+    def _unsolicited(self, during: str, after: bool) -> None:
+        """Exactly one answer per request: any byte on the answer pipe now is a frame nobody asked for."""
+        assert self.child is not None
+        fd = self.child.response_fd
+        readable, _, _ = select.select([fd], [], [], 0)
+        if not readable:
+            return
+        try:
+            data = os.read(fd, 1)
+        except OSError:
+            return
+        if not data:
+            return  # end of file: the job died, which the next read or write reports
+        when = f"after its answer while {during}" if after else f"before it was asked for anything ({during})"
+        self._tamper(f"the process wrote to the grader's channel {when}")
+
+    def _raise_error(self, err: dict[str, Any], during: str, header: dict[str, Any]) -> Any:
+        raise self._error_from(err, during, header)
+
+    def _defines(self, module: str, name: str) -> bool:
+        """Does the module's source bind ``name`` at top level? (The trusted side's own reading.)"""
+        source = self.modules.get(module, ("", ""))[1]
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                return True
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                if any((a.asname or a.name.split(".")[0]) == name for a in node.names):
+                    return True
+            targets = getattr(node, "targets", None) or [getattr(node, "target", None)]
+            for target in targets:
+                if target is not None and any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target)):
+                    return True
+        return False
+
+    def _error_from(self, err: dict[str, Any], during: str, header: dict[str, Any] | None = None) -> StudentError:
         exc_type = scrub(str(err.get("type", "Exception"))[:100])
         message = scrub(str(err.get("message", ""))[:4000])
         tb = scrub(str(err.get("traceback", ""))[:8000])
-        if exc_type == "LookupError" and message.startswith("missing:"):
-            name = message[len("missing:") :]
-            filename = self.modules[next(iter(self.modules))][0]
+        target = (header or {}).get("target") or {}
+        missing = err.get("missing")
+        if isinstance(missing, str) and "module" in target and missing == target.get("name"):
+            # Set by the runtime when looking the function up failed (never taken from the exception's
+            # text, which the student controls), and checked against the source, which the child cannot change.
+            name = missing
+            module = str(target["module"])
+            filename = self.modules.get(module, (module + ".py", ""))[0]
+            if self._defines(module, name):
+                return StudentMissingName(
+                    f"{filename} defines {name}, but it was gone when the grader called it (deleted or replaced "
+                    "at import time, or hidden by a module __getattr__?)", name)
             return StudentMissingName(f"{filename} does not define {name}", name)
         if exc_type == "SyntaxError" and during == "importing your files":
             text = f"SyntaxError: {message}"
@@ -411,15 +550,17 @@ class StudentProcess:
                 self._died(during)
             view = view[n:]
 
-    def _receive(self, deadline: float, during: str) -> bytes:
+    def _receive(self, deadline: float, during: str, max_bytes: int) -> bytes:
+        """One frame body, its announced length checked against ``max_bytes`` before anything else is read."""
         assert self.child is not None
         prefix = self._read_exact(protocol.LENGTH_PREFIX.size, deadline, during)
         (n,) = protocol.LENGTH_PREFIX.unpack(prefix)
-        if n > (self.limits.frame_mb << 20) + protocol.MAX_HEADER_BYTES:
+        if n > max_bytes:
             self._kill()
-            raise StudentProtocolError(
-                f"while {during}, the process announced an answer of {n} bytes, more than the "
-                f"{self.limits.frame_mb} MB limit (or wrote garbage to the grader's channel)"
+            raise StudentAnswerTooLarge(
+                f"while {during}, the process announced an answer of {n} bytes, more than the {_mb(max_bytes)} "
+                "this request can need (an array far larger than the inputs?, or garbage written to the "
+                "grader's channel); it was not read and the process was stopped"
             )
         return self._read_exact(n, deadline, during)
 
@@ -448,6 +589,8 @@ class StudentProcess:
 
     def _timeout(self, during: str) -> None:
         self._kill()
+        if self.flood_error is not None:
+            raise self.flood_error
         if time.monotonic() >= self.deadline - 1e-3:
             raise StudentTimeout(
                 f"the grading time limit ({self.limits.total_seconds:g} s) was reached while {during}"
@@ -463,7 +606,13 @@ class StudentProcess:
         code = child.wait(2)  # the real exit status, before our own SIGKILL could mask it
         killed = self._kill()
         code = killed if code is None else code
+        if self.flood_error is not None:
+            raise self.flood_error
         if child.oom:
             raise StudentCrashed(f"the process was killed for exceeding the memory limit "
                                  f"({self.limits.memory_mb} MB) while {during}")
         raise StudentCrashed(f"the process {describe_exit(code)} while {during}")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):g} MB" if n >= (1 << 20) else f"{n} bytes"
