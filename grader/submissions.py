@@ -263,6 +263,58 @@ def claim(session: Session, settings: Settings, submission_id: int, worker: str,
     return Claim(submission_id, row.attempts, row.assignment_id, files)
 
 
+# Fair queue. Messages are FIFO, but a message is only a ticket to grade *one* waiting submission: the task
+# claims the fairest one (:func:`claim_next`), not necessarily the id it carries. Fairest = fewest of the same
+# student's submissions running or queued before it, then oldest. So a student's second queued submission
+# waits behind every other student's first, and a burst from one student cannot hold the workers. Every
+# message still claims at most one row with the same conditional UPDATE (:func:`claim`), and every
+# waiting row has a message out (its own, or the one of a row graded in its place), so nothing is lost
+# and nothing is graded twice; retries (attempts > 0) keep their own delayed message and are not taken early.
+FAIR_CANDIDATES = 5
+
+
+def _fair_ranking() -> Any:
+    """A subquery of the queued rows with their place in the fair order: ``rank`` then ``id``."""
+    queued = (select(Submission.id, Submission.user_id, Submission.attempts,
+                     func.row_number().over(partition_by=Submission.user_id, order_by=Submission.id).label("n"))
+              .where(Submission.status == "queued").subquery("queued"))
+    running = (select(Submission.user_id, func.count().label("r")).where(Submission.status == "running")
+               .group_by(Submission.user_id).subquery("running"))
+    return (select(queued.c.id, queued.c.attempts, (queued.c.n + func.coalesce(running.c.r, 0)).label("rank"))
+            .select_from(queued.outerjoin(running, running.c.user_id == queued.c.user_id))
+            .subquery("ranked"))
+
+
+def fair_candidates(session: Session, limit: int = FAIR_CANDIDATES) -> list[int]:
+    """The first waiting (never attempted) submissions in the fair order."""
+    ranked = _fair_ranking()
+    return list(session.scalars(select(ranked.c.id).where(ranked.c.attempts == 0)
+                                .order_by(ranked.c.rank, ranked.c.id).limit(limit)))
+
+
+def queue_position(session: Session, submission_id: int) -> int:
+    """How many queued submissions come before this one in the fair order (0 when it is next or not queued)."""
+    ranked = _fair_ranking()
+    mine = select(ranked.c.rank).where(ranked.c.id == submission_id).scalar_subquery()
+    ahead = session.scalar(select(func.count()).select_from(ranked).where(
+        or_(ranked.c.rank < mine, and_(ranked.c.rank == mine, ranked.c.id < submission_id))))
+    return int(ahead or 0)
+
+
+def claim_next(session: Session, settings: Settings, submission_id: int, worker: str, *,
+               now: datetime | None = None) -> Claim | None:
+    """What a queue message claims: the fairest waiting submission, else the message's own row (which may
+    be a retry, or a running row whose lease expired). None when there is nothing to do."""
+    now = now or utcnow()
+    candidates = fair_candidates(session)
+    session.rollback()  # end the read; each claim is its own transaction
+    for candidate in candidates:
+        taken = claim(session, settings, candidate, worker, now=now)
+        if taken is not None:
+            return taken
+    return claim(session, settings, submission_id, worker, now=now)
+
+
 def _owned(submission_id: int, attempt: int) -> Any:
     return and_(Submission.id == submission_id, Submission.status == "running", Submission.attempts == attempt)
 
@@ -299,6 +351,18 @@ def _report_row(submission_id: int, report: dict[str, Any], now: datetime) -> Re
                                       status=str(test["status"]), visibility=str(test.get("visibility", "visible")),
                                       output=str(test.get("output", "")), details=test.get("details") or {}))
     return row
+
+
+def fail(session: Session, claim: Claim, reason: str, *, now: datetime | None = None) -> bool:
+    """End a claimed row in ``error`` with ``reason`` at once (no retry): for a failure whose cause is in
+    the data itself, such as a report the database refuses, which another attempt would only repeat.
+    Returns False if the lease was already lost."""
+    now = now or utcnow()
+    result = session.execute(update(Submission).where(_owned(claim.submission_id, claim.attempt))
+                             .values(status="error", finished_at=now, lease_expires=None, error=reason[:4000])
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 def release(session: Session, settings: Settings, claim: Claim, reason: str, *,
