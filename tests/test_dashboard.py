@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from service_fixtures import PASSWORD, People, make_app, make_course, now, svm_file
 
-from grader import auth, gradebook, submissions
+from grader import auth, submissions
 from grader.dashboard.charts import heatmap_svg, histogram_svg
 from grader.models import Submission
 
@@ -500,7 +500,7 @@ def test_the_gradebook_applies_the_policy_sorts_and_exports(tmp_path):
     for name in ("alice", "bob", "carol"):
         people.add(name)
     people.add("prof", role="instructor")
-    stored_submission(app, "alice", svm_file("correct_loops"), at=deadline - timedelta(hours=1))
+    alice_on_time = stored_submission(app, "alice", svm_file("correct_loops"), at=deadline - timedelta(hours=1))
     bob_late = stored_submission(app, "bob", svm_file("correct_loops"), at=deadline + timedelta(hours=30))
     prof = login(app, "prof")
     html = prof.get("/instructor/gradebook").get_data(as_text=True)
@@ -522,9 +522,13 @@ def test_the_gradebook_applies_the_policy_sorts_and_exports(tmp_path):
     csv = prof.get("/instructor/gradebook.csv")
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
     assert "attachment; filename=gradebook-" in csv.headers["Content-Disposition"]
-    with app.extensions["grader"].db.session() as session:
-        assert csv.get_data(as_text=True) == gradebook.build(session, app.extensions["grader"].settings).to_csv()
-    assert "bob@example.edu,Bob,17.5,17.5," in csv.get_data(as_text=True)
+    # Worked out by hand from the policy: alice on time keeps 35; bob 30 h late is 2 started days late,
+    # 35 * (1 - 2 * 0.25) = 17.5; carol has nothing; the instructor is not a row.
+    assert csv.get_data(as_text=True) == (
+        "email,name,svm,total,svm_submission,svm_late_days\n"
+        f"alice@example.edu,Alice,35,35,{alice_on_time},0\n"
+        f"bob@example.edu,Bob,17.5,17.5,{bob_late},2\n"
+        "carol@example.edu,Carol,,0,,\n")
 
 
 def test_regrades_of_one_submission_and_a_whole_assignment_with_progress(app, people, alice_graded):
@@ -648,12 +652,57 @@ def test_heatmap_svg_handles_a_bias_infinities_and_bad_input():
 
 
 def test_histogram_svg_counts_every_band():
-    svg = histogram_svg([0, 1, 2, 0, 0, 0, 0, 0, 0, 7], [f"{k * 10}" for k in range(10)], title="t",
-                        description="d")
-    root = _svg(svg)
-    bars = [r for r in root.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title")
-            is not None]
-    assert [b.find("{http://www.w3.org/2000/svg}title").text for b in bars][-1] == "90: 7"
+    counts = [0, 1, 2, 0, 5, 0, 0, 3, 0, 7]
+    labels = [f"{k * 10}–{k * 10 + 10}" for k in range(10)]
+    root = _svg(histogram_svg(counts, labels, title="t", description="d"))
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    # One bar per band, left to right, each titled with its own band and count.
+    assert [b.find(f"{ns}title").text for b in bars] == [
+        "0–10: 0", "10–20: 1", "20–30: 2", "30–40: 0", "40–50: 5", "50–60: 0", "60–70: 0", "70–80: 3",
+        "80–90: 0", "90–100: 7"]
+    xs = [float(b.get("x")) for b in bars]
+    assert xs == sorted(xs) and len(set(xs)) == 10
+    # Heights are proportional to the counts, the tallest (7) filling the plot; empty bands have no height;
+    # every bar stands on the same baseline.
+    heights = [float(b.get("height")) for b in bars]
+    tallest = max(heights)
+    assert tallest > 0
+    for height, count in zip(heights, counts):
+        assert height == pytest.approx(tallest * count / 7, abs=0.1)
+    assert {round(float(b.get("y")) + float(b.get("height")), 1) for b in bars} == {
+        round(float(bars[-1].get("y")) + tallest, 1)}
+    # The count is written above each non-empty bar, and each band's label under it.
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert [t for t in texts if t and t.isdigit()] == ["1", "2", "5", "3", "7"]
+    assert [t for t in texts if t in labels] == labels
+
+
+def test_the_statistics_histogram_puts_each_score_in_its_band(tmp_path):
+    """Scores chosen at the band edges, binned by hand: 35 points, bands of 10 % = 3.5 points."""
+    app = make_app(tmp_path / "instance")
+    people = People(app)
+    # score -> band: below the first edge, exactly on an edge, just under the next, a full score (top band).
+    scores = {"s0": 0.0, "s1": 3.49, "s2": 3.5, "s3": 17.5, "s4": 34.99, "s5": 35.0, "s6": 20.9}
+    expected = [2, 1, 0, 0, 0, 2, 0, 0, 0, 2]  # 0 and 3.49 | 3.5 | 17.5 and 20.9 (59.7 %) | 34.99 and 35
+    for name, score in scores.items():
+        people.add(name)
+        stored_submission(app, name, svm_file("correct_loops"), report=_scored_report(score))
+    people.add("nobody")  # no submission: not in the histogram
+    people.add("prof", role="instructor")
+    html = login(app, "prof").get("/instructor/assignments/svm/stats").get_data(as_text=True)
+    chart = _svg(re.search(r'<svg[^>]*class="chart".*?</svg>', html, re.S).group(0))
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [r.find(f"{ns}title").text for r in chart.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    assert [int(t.rsplit(": ", 1)[1]) for t in titles] == expected
+    assert sum(expected) == len(scores)
+    assert re.search(r"<dt>With a graded submission</dt><dd>7</dd>", html)
+
+
+def _scored_report(score: float) -> dict[str, Any]:
+    report = dict(engine_report(svm_file("correct_loops")))
+    report["score"] = score
+    return report
 
 
 def test_queue_waits_come_from_the_workers_and_recent_gradings(app, people):
