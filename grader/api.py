@@ -340,6 +340,8 @@ def get_submission(submission_id: int) -> Any:
     body = _submission_json(submission)
     if submission.status in ("queued", "running"):
         body["worker_alive"] = submissions.worker_alive(session, state().settings)
+    if submission.status == "queued":
+        body["queue_position"] = submissions.queue_position(session, submission.id)  # 0: next in line
     session.commit()
     return jsonify(body)
 

@@ -160,6 +160,7 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submissions_user_assignment_created", "user_id", "assignment_id", "created_at"),
         Index("ix_submissions_status", "status"),
+        Index("ix_submissions_started_at", "started_at"),  # the fair queue's "started during the backlog"
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -50,7 +50,7 @@ def grade_submission(self: Any, submission_id: int) -> str:
 
     def take() -> submissions.Claim | None:
         with state.db.session() as session:
-            return submissions.claim(session, settings, int(submission_id), worker_name)
+            return submissions.claim_next(session, settings, int(submission_id), worker_name)  # fair queue
 
     try:
         sandbox: Launcher = default_launcher()  # one per process, created on first use and reused
@@ -62,6 +62,9 @@ def grade_submission(self: Any, submission_id: int) -> str:
     if claim is None:
         log.info("submission %s: nothing to claim (already graded, or being graded elsewhere)", submission_id)
         return "skipped"
+    if claim.submission_id != int(submission_id):
+        log.info("message for submission %s: submission %s is fairer, grading it first",
+                 submission_id, claim.submission_id)
     log.info("submission %s: grading %s, attempt %d", claim.submission_id, claim.assignment_id, claim.attempt)
     try:
         assignment = get_assignment(claim.assignment_id, settings.assignments_dir)

@@ -83,9 +83,9 @@ def queue_info(session: Session, settings: Settings, now: datetime | None = None
 
 
 def queued_ahead(session: Session, submission: Submission) -> int:
-    """Queued submissions that will (roughly: in order of their ids) be graded before this one."""
-    return int(session.scalar(select(func.count()).select_from(Submission)
-                              .where(Submission.status == "queued", Submission.id < submission.id)) or 0)
+    """Queued submissions that will be graded before this one, in the fair order the workers follow
+    (:func:`grader.submissions.claim_next`: other students' first submissions before one's second)."""
+    return submissions.queue_position(session, submission.id)
 
 
 # --------------------------------------------------------------------------- instructors

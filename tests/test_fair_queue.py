@@ -1,0 +1,117 @@
+"""The queue is fair between students (issue 10, item 7).
+
+Messages stay first-in-first-out; what a message claims is the fairest waiting submission
+(:func:`grader.submissions.claim_next`). These tests replay the messages in the order the broker
+delivers them and check which submission each one grades, on SQLite and PostgreSQL (the real
+workers' path, with its claims, leases and sweeper, is tests/test_faults.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from service_fixtures import (  # noqa: F401 - fixtures
+    FAST_RELIABILITY,
+    People,
+    app,
+    client,
+    fresh_postgres,
+    make_app,
+    people,
+    postgres_url,
+    svm_file,
+    upload,
+)
+
+from grader import submissions
+
+
+def _submit(app: Any, name: str) -> int:
+    state = app.extensions["grader"]
+    from grader import auth
+
+    with state.db.session() as session:
+        user = auth.find_user(session, f"{name}@example.edu")
+        return submissions.submit(session, state.settings, user, "svm", [("linear_svm.py", svm_file())], None).id
+
+
+def _take(app: Any, message_id: int, worker: str = "w") -> int | None:
+    state = app.extensions["grader"]
+    with state.db.session() as session:
+        claim = submissions.claim_next(session, state.settings, message_id, worker)
+        return None if claim is None else claim.submission_id
+
+
+def _finish(app: Any, sid: int) -> None:
+    from grader.models import Submission
+
+    state = app.extensions["grader"]
+    with state.db.session() as session:
+        row = session.get(Submission, sid)
+        claim = submissions.Claim(sid, row.attempts, row.assignment_id, {})
+        assert submissions.finish(session, claim, {"status": "graded", "score": 1.0, "max_score": 1.0, "tests": []})
+
+
+def _position(app: Any, sid: int) -> int:
+    with app.extensions["grader"].db.session() as session:
+        return submissions.queue_position(session, sid)
+
+
+def _scenario(app: Any) -> None:
+    people = People(app)
+    for name in ("alice", "bob", "carol"):
+        people.add(name)
+    # Alice hands in three in a row, then Bob and Carol one each: the broker delivers a1 a2 a3 b1 c1.
+    a1, a2, a3 = (_submit(app, "alice") for _ in range(3))
+    b1, c1 = _submit(app, "bob"), _submit(app, "carol")
+    assert [_position(app, s) for s in (a1, b1, c1, a2, a3)] == [0, 1, 2, 3, 4]
+    messages = [a1, a2, a3, b1, c1]
+    # Two workers take the first two messages: Alice's first, then Bob's (not Alice's second).
+    assert _take(app, messages.pop(0)) == a1
+    assert _take(app, messages.pop(0)) == b1
+    assert _position(app, c1) == 0 and _position(app, a2) == 1
+    # Alice's first is graded; her second still waits behind Carol's first.
+    _finish(app, a1)
+    assert _take(app, messages.pop(0)) == c1
+    assert _take(app, messages.pop(0)) == a2
+    assert _take(app, messages.pop(0)) == a3
+    # Every message graded exactly one submission, and the extra deliveries find nothing.
+    assert _take(app, a1) is None and _take(app, b1) is None
+
+
+def test_a_students_second_submission_waits_behind_other_students_first(app):
+    _scenario(app)
+
+
+def test_the_fair_order_on_postgres(tmp_path, fresh_postgres):
+    app = make_app(tmp_path / "instance", DATABASE_URL=fresh_postgres)
+    try:
+        _scenario(app)
+    finally:
+        app.extensions["grader"].db.engine.dispose()
+
+
+def test_retries_keep_their_delay_and_duplicates_claim_nothing_extra(app, people):
+    state = app.extensions["grader"]
+    a1 = _submit(app, "alice")
+    assert _take(app, a1) == a1
+    with state.db.session() as session:
+        from grader.models import Submission
+
+        row = session.get(Submission, a1)
+        claim = submissions.Claim(a1, row.attempts, row.assignment_id, {})
+        assert submissions.release(session, state.settings, claim, "sandbox hiccup") == "queued"
+    b1 = _submit(app, "bob")
+    # Bob's message must not grade Alice's retry early (it waits for its own, delayed message).
+    assert _take(app, b1) == b1
+    assert _take(app, b1) is None
+    assert _take(app, a1) == a1  # its own message
+
+
+def test_the_api_shows_the_place_in_the_fair_queue(app, client, people):
+    a = [upload(client, people.headers("alice")).json["id"] for _ in range(2)]
+    b = upload(client, people.headers("bob")).json["id"]
+    place = {sid: client.get(f"/api/v1/submissions/{sid}", headers=people.headers(
+        "alice" if sid in a else "bob")).json["queue_position"] for sid in (*a, b)}
+    assert place == {a[0]: 0, b: 1, a[1]: 2}
