@@ -309,7 +309,10 @@ def create_submission(assignment_id: str) -> Any:
     st = state()
     session = db_session()
     catalog.get(session, st.settings, assignment_id)  # unknown assignment: 404 before reading the upload
-    submission = submissions.submit(session, st.settings, g.user, assignment_id, _uploads(), st.publish)
+    from grader.dashboard.throttle import upload_rejections
+
+    submission = submissions.submit(session, st.settings, g.user, assignment_id, _uploads(), st.publish,
+                                    rejections=upload_rejections())
     body = {"id": submission.id, "status": submission.status, "url": absolute_url(
         "api.get_submission", submission_id=submission.id)}
     if not submissions.worker_alive(session, st.settings):

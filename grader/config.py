@@ -72,6 +72,8 @@ class Settings:
     late_penalty_per_day: float = 0.0
     max_submissions_per_hour: int = 20
     cooldown_seconds: float = 0.0
+    # Uploads refused as ungradable, per student and hour (their own limit; 0: none).
+    max_rejected_uploads_per_hour: int = 60
     # Web server (`grader serve`).
     port: int = 8000
     web_workers: int = 2

@@ -20,7 +20,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 
 #: Publishes the queue message for one submission id; raises when the broker cannot be reached.
 Publisher = Callable[[int], None]
+
+
+class RejectionLimit(Protocol):
+    """Counts a student's uploads that were refused as ungradable (the web app's limits storage)."""
+
+    def retry_after(self, key: str) -> int | None: ...
+
+    def hit(self, key: str) -> None: ...
 
 
 # --------------------------------------------------------------------------- submitting
@@ -91,16 +99,37 @@ def check_policy(session: Session, entry: catalog.CourseAssignment, user_id: int
 
 
 def submit(session: Session, settings: Settings, user: User, assignment_id: str,
-           uploads: Sequence[tuple[str, bytes]], publish: Publisher | None, *, now: datetime | None = None
-           ) -> Submission:
-    """Validate, store (committed) and queue a submission; returns it with status ``queued``."""
+           uploads: Sequence[tuple[str, bytes]], publish: Publisher | None, *, now: datetime | None = None,
+           rejections: RejectionLimit | None = None) -> Submission:
+    """Validate, store (committed) and queue a submission; returns it with status ``queued``.
+
+    The limits come first (hard deadline, rate, cool-down, and ``rejections``: uploads refused as
+    ungradable, counted against their own looser limit), so a request over a limit costs no compilation.
+    """
     user_id, instructor = user.id, user.is_instructor
+    checked: dict[str, bytes] | None = None
+    if not instructor:
+        entry = catalog.get(session, settings, assignment_id)
+        try:
+            check_policy(session, entry, user_id, now or utcnow())
+        finally:
+            session.rollback()  # a read; the check is repeated under the lock below
+        wait = rejections.retry_after(f"{user_id}") if rejections is not None else None
+        if wait is not None:
+            raise RateLimited(f"too many uploads that could not be graded; fix the file with `grader check` "
+                              f"and submit again in {wait} s", retry_after=wait)
+        try:
+            checked = validate_files(entry, uploads)
+        except (Invalid, TooLarge):
+            if rejections is not None:
+                rejections.hit(f"{user_id}")
+            raise
 
     def transaction() -> int:
         try:
             at = now or utcnow()
             entry = catalog.get(session, settings, assignment_id)
-            files = validate_files(entry, uploads)
+            files = checked if checked is not None else validate_files(entry, uploads)
             # Lock the student's row so two simultaneous uploads cannot both slip under the limit.
             session.execute(select(User.id).where(User.id == user_id).with_for_update())
             if not instructor:

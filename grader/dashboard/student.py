@@ -35,6 +35,7 @@ from grader.dashboard.account import current_user, home_for, login_required, req
 from grader.dashboard.charts import Point, history_svg
 from grader.dashboard.report_view import report_view
 from grader.dashboard.templating import duration
+from grader.dashboard.throttle import upload_rejections
 from grader.errors import ServiceError
 from grader.models import Report, Submission, User, utcnow
 from grader.policy import Policy
@@ -198,7 +199,8 @@ def submit(assignment_id: str) -> Any:
         note = f"Your file {shown_name} was submitted as {expected[0]}."
         uploads = [(expected[0], uploads[0][1])]
     try:
-        submission = submissions.submit(session, st.settings, user, entry.id, uploads, st.publish)
+        submission = submissions.submit(session, st.settings, user, entry.id, uploads, st.publish,
+                                        rejections=upload_rejections())
     except ServiceError as exc:
         session.rollback()
         return _assignment_page(entry, upload_error=exc.message, status=exc.status, retry_after=exc.retry_after)

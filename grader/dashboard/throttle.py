@@ -115,6 +115,37 @@ class LoginGuard:
         return result
 
 
+class UploadRejections:
+    """Uploads refused as ungradable (empty, binary, not UTF-8, syntax errors, too large), per student:
+    their own limit (``GRADER_MAX_REJECTED_UPLOADS_PER_HOUR``), looser than the submissions' one, since
+    rejected uploads never count as submissions but each one costs the web server a compilation."""
+
+    def __init__(self, storage: Storage, per_hour: int) -> None:
+        self.storage = storage
+        self.limit = int(per_hour)
+
+    def _key(self, key: str) -> str:
+        return f"rejected/{self.limit}/{key}"
+
+    def retry_after(self, key: str) -> int | None:
+        if self.limit <= 0:
+            return None
+        try:
+            if self.storage.get(self._key(key)) >= self.limit:
+                return max(1, math.ceil(self.storage.get_expiry(self._key(key)) - time.time()))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("upload limits unavailable (%s: %s)", type(exc).__name__, exc)
+        return None
+
+    def hit(self, key: str) -> None:
+        if self.limit <= 0:
+            return
+        try:
+            self.storage.incr(self._key(key), 3600, 1)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("upload limits unavailable (%s: %s)", type(exc).__name__, exc)
+
+
 def init_app(app: Flask) -> None:
     settings = app.extensions["grader"].settings
     limit = str(app.config.get("LOGIN_RATE_LIMIT") or DEFAULT_LIMIT)
@@ -127,6 +158,11 @@ def init_app(app: Flask) -> None:
     assert isinstance(storage, Storage)  # the synchronous kind, for these URIs
     app.extensions["grader_login_throttle"] = LoginGuard(limit, storage, max_failures=settings.login_max_failures,
                                                          lockout_seconds=settings.login_lockout_seconds)
+    app.extensions["grader_upload_rejections"] = UploadRejections(storage, settings.max_rejected_uploads_per_hour)
+
+
+def upload_rejections() -> UploadRejections:
+    return current_app.extensions["grader_upload_rejections"]  # type: ignore[no-any-return]
 
 
 def guard() -> LoginGuard:
