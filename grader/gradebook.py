@@ -68,10 +68,23 @@ class Gradebook:
                          *(f"{aid}_late_days" for aid in ids)])
         for s in self.students:
             grades = [s.grades.get(aid) for aid in ids]
-            writer.writerow([s.email, s.name, *(_num(g.score) if g else "" for g in grades), _num(s.total),
+            writer.writerow([csv_text(s.email), csv_text(s.name), *(_num(g.score) if g else "" for g in grades),
+                             _num(s.total),
                              *(g.submission_id if g else "" for g in grades),
                              *(g.late_days if g else "" for g in grades)])
         return out.getvalue()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula (``=``, ``+``, ``-``, ``@``,
+    a tab or a line break, or their full-width forms) gets a leading apostrophe (OWASP's CSV injection
+    advice); line breaks inside become spaces (a bare CR would otherwise split the row)."""
+    if value.startswith(_FORMULA_STARTS):
+        value = "'" + value
+    return value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
 
 
 def build(session: Session, settings: Settings) -> Gradebook:

@@ -10,7 +10,13 @@ Instructors see the engine's report as it is. Students see it masked:
   tests only (a total would give the hidden results away by subtraction);
 - what the student's code printed and the timings are dropped while any test
   is masked, since prints and time spent inside a hidden test are details of
-  it (``grader check`` shows the prints locally).
+  it (``grader check`` shows the prints locally). Timing is a covert channel
+  (code that sleeps in proportion to a hidden input): the report's
+  ``execution_time`` and ``student_time`` are dropped, each visible test keeps
+  its own ``seconds`` only if it ran before the first masked test (its time
+  cannot depend on a hidden input then), and the submission's ``finished_at``
+  is given to the minute. What stays observable is when the status changes
+  (polling); the README's Security section says what that leaves.
 """
 
 from __future__ import annotations
@@ -36,7 +42,11 @@ def student_view(report: dict[str, Any], *, deadline_passed: bool, deadline: dat
     masked_count = 0
     for test in report.get("tests", []):
         if not is_masked(test, deadline_passed=deadline_passed):
-            tests.append(dict(test))
+            shown_test = dict(test)
+            if masked_count and isinstance(test.get("details"), dict) and "seconds" in test["details"]:
+                # Ran after a masked test, in the same student process: its time could carry a hidden input.
+                shown_test["details"] = {k: v for k, v in test["details"].items() if k != "seconds"}
+            tests.append(shown_test)
             continue
         masked_count += 1
         masked_points += float(test.get("max_score", 0))
@@ -97,6 +107,8 @@ def submission_dict(submission: Any, *, instructor: bool, policy: Any, now: date
         out["score"], out["max_score"] = data.get("score"), data.get("max_score")
         if "hidden_max_score" in data:
             out["hidden_max_score"] = data["hidden_max_score"]
+            if submission.finished_at is not None:  # coarse: the grading's length depends on the hidden tests
+                out["finished_at"] = _iso(submission.finished_at.replace(second=0, microsecond=0))
     if instructor and submission.score is not None:
         out["adjusted_score"] = round(submission.score * policy.penalty_factor(submission.created_at), 4)
     if with_report:

@@ -225,6 +225,41 @@ def my_submissions() -> Any:
     return render_template("submissions.html", submissions=rows)
 
 
+#: What the code view shows of one file at most; the rest is behind the download link. A 512 KiB file of
+#: empty lines would otherwise be 14 MB of HTML.
+MAX_CODE_LINES = 2000
+MAX_CODE_CHARS = 120_000
+MAX_LINE_CHARS = 400
+
+
+@dataclass(frozen=True)
+class CodeFile:
+    name: str
+    lines: list[str]
+    total_lines: int
+    size: int
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.lines) < self.total_lines
+
+
+def code_file(name: str, content: bytes) -> CodeFile:
+    """The part of a submitted file the page shows (capped in lines, characters and line length)."""
+    text = content.decode("utf-8", errors="replace")
+    all_lines = text.splitlines()
+    shown: list[str] = []
+    budget = MAX_CODE_CHARS
+    for line in all_lines[:MAX_CODE_LINES]:
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + " …"
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        shown.append(line)
+    return CodeFile(name, shown, len(all_lines), len(content))
+
+
 @bp.get("/submissions/<int:submission_id>")
 @login_required
 def submission(submission_id: int) -> Any:
@@ -241,7 +276,7 @@ def submission(submission_id: int) -> Any:
             abort(404)
     view = report_view(visible_report(chosen, user, policy)) if chosen is not None else None
     final = sub.status in ("graded", "error")
-    files = [(f.filename, f.content.decode("utf-8", errors="replace"), f.size) for f in sub.files]
+    files = [code_file(f.filename, f.content) for f in sub.files]
     status = live_status(session, sub)
     session.commit()
     return render_template("submission.html", sub=sub, info=info, view=view, report=chosen,
