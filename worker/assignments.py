@@ -55,6 +55,7 @@ class Assignment:
     description: str = ""
     _tests_module: ModuleType | None = None
     _reference: ModuleType | None = None
+    _catalog: list[Any] | None = None
 
     @property
     def max_score(self) -> float:
@@ -81,6 +82,14 @@ class Assignment:
         if self._reference is None:
             self._reference = _import_private(self.path / "reference.py", f"_grader_reference_{self.id}")
         return self._reference
+
+    def catalog(self) -> list[Any]:
+        """The catalogued mistakes of ``catalog.py`` beside the reference (trusted; empty without one)."""
+        if self._catalog is None:
+            path = self.path / "catalog.py"
+            self._catalog = list(getattr(_import_private(path, f"_grader_catalog_{self.id}"), "MISTAKES", [])) \
+                if path.is_file() else []
+        return self._catalog
 
     @property
     def starter_dir(self) -> Path:

@@ -87,3 +87,20 @@ def svm_loss_vectorized(W, X, y, reg):
     coeff[rows, y] = -np.sum(coeff, axis=1)
     dW = X.T.dot(coeff) / num_train + 2.0 * reg * W
     return float(loss), dW
+
+
+def subgradient_alternatives(W, X, y, reg):
+    """Other valid gradients where the hinge is not differentiable (a margin exactly 0).
+
+    ``svm_loss_*`` count a margin as active when it is > 0; counting it when it is >= 0 is an equally
+    valid subgradient. The grader accepts either on inputs whose margins can be exactly 0.
+    """
+    W, X, y = _as_inputs(W, X, y)
+    num_train = X.shape[0]
+    rows = np.arange(num_train)
+    scores = X.dot(W)
+    raw = scores - scores[rows, y][:, np.newaxis] + 1.0
+    coeff = (raw >= 0).astype(np.float64)
+    coeff[rows, y] = 0.0
+    coeff[rows, y] = -np.sum(coeff, axis=1)
+    return [X.T.dot(coeff) / num_train + 2.0 * reg * W]

@@ -13,6 +13,8 @@ from worker.checks.net import (  # noqa: F401 - re-exported for assignment.toml
     toy_loss,
     toy_scores,
     train_digits,
-    train_lr_decay,
+    train_histories,
+    train_sampling,
+    train_sgd_steps,
     train_toy,
 )

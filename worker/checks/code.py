@@ -74,8 +74,25 @@ def signature_problem(func: ast.FunctionDef, expected: list[str], display: str) 
     return None
 
 
+def top_level_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """Name -> the last top-level ``def`` of that name (as Python binds it), in one pass over the module."""
+    index: dict[str, ast.FunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            index[node.name] = node  # type: ignore[assignment]
+    return index
+
+
+def local_calls_in(func: ast.FunctionDef) -> set[str]:
+    """Bare names ``func`` calls (``f(...)``): only these can be the file's own top-level helpers; a call through
+    an attribute (``scipy.special.logsumexp(...)``, ``np.sum(...)``) is a library's, whatever its name."""
+    return {node.func.id for node in ast.walk(func) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+
+
 def loops_reachable(tree: ast.Module, func: ast.FunctionDef) -> list[tuple[str, list[Loop]]]:
-    """Loops in ``func`` and in every top-level function of the same file that it (transitively) calls."""
+    """Loops in ``func`` and in every top-level function of the same file that it (transitively) calls by its
+    bare name. Linear in the size of the file: each function is indexed and walked once."""
+    index = top_level_functions(tree)
     found: list[tuple[str, list[Loop]]] = []
     seen: set[str] = set()
     todo = [func]
@@ -87,8 +104,8 @@ def loops_reachable(tree: ast.Module, func: ast.FunctionDef) -> list[tuple[str, 
         loops = loops_in(node)
         if loops:
             found.append((node.name, loops))
-        for name in sorted(calls_in(node)):
-            callee = find_function(tree, name)
+        for name in sorted(local_calls_in(node)):
+            callee = index.get(name)
             if callee is not None and name not in seen:
                 todo.append(callee)
     return found

@@ -111,11 +111,17 @@ def check_close(what: str, student: Any, expected: Any, tol: float, *, hint: str
         wrong = int(np.count_nonzero(entrywise_rel_error(s, e) > tol))
         details["wrong_entries"] = wrong
         details["entries"] = int(s.size)
-        lines = [f"  {describe_location(w['index'], axis_names)}: yours {_fmt(w['student'])}, "
-                 f"expected {_fmt(w['expected'])}" for w in worst[:3]]
+        lines = []
+        for w in worst[:3]:
+            if isinstance(w["student"], str) or isinstance(w["expected"], str):
+                yours, wanted = _fmt(w["student"]), _fmt(w["expected"])
+            else:
+                yours, wanted = fmt_pair(w["student"], w["expected"])
+            lines.append(f"  {describe_location(w['index'], axis_names)}: yours {yours}, expected {wanted}")
         message += f"; {wrong} of {s.size} entries are off. Worst:\n" + "\n".join(lines)
     else:
-        message += f" (yours {_fmt(float(s))}, expected {_fmt(float(e))})"
+        yours, wanted = fmt_pair(float(s), float(e))
+        message += f" (yours {yours}, expected {wanted})"
         details["student"] = _num(float(s))
         details["expected"] = _num(float(e))
     raise CheckFailed(message, hint=hint, details=details)
@@ -128,3 +134,14 @@ def _fmt(v: Any) -> str:
     if v == 0 or 1e-3 <= abs(v) < 1e5:
         return f"{v:.6g}"
     return f"{v:.3e}"
+
+
+def fmt_pair(a: float, b: float) -> tuple[str, str]:
+    """Two numbers printed with enough significant digits to see where they differ (6 to 17)."""
+    if not (np.isfinite(a) and np.isfinite(b)) or a == b:
+        return _fmt(a), _fmt(b)
+    digits = 6
+    while digits < 17 and f"{a:.{digits}g}" == f"{b:.{digits}g}":
+        digits += 1
+    return f"{a:.{digits}g}", f"{b:.{digits}g}"
+

@@ -50,7 +50,7 @@ class Context:
 
     def __init__(self, *, test_id: str, seed: int, rng: np.random.Generator, student: StudentProcess,
                  reference: ModuleType | None, sources: dict[str, str], trees: dict[str, ast.Module],
-                 module: str, memo: dict[str, Any], params: dict[str, Any]):
+                 module: str, memo: dict[str, Any], params: dict[str, Any], catalog: list[Any] | None = None):
         self.test_id = test_id
         self.seed = seed
         self.rng = rng
@@ -61,6 +61,9 @@ class Context:
         self.module = module  # the student's main module name (e.g. "linear_svm")
         self._memo = memo
         self.params = params  # the test's own table from assignment.toml
+        # The assignment's catalogued mistakes (worker/checks/diagnosis.py): only with the reference,
+        # since the variants are the reference with one mistake each.
+        self.catalog = list(catalog or []) if reference is not None else []
 
     @property
     def reference(self) -> ModuleType:

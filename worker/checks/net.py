@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from worker.checks.compare import check_close, rel_error
+from worker.checks.compare import check_close, fmt_pair, rel_error
+from worker.checks.diagnosis import diagnose
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.gradients import gradient_check
 from worker.checks.hints import loss_hint, weight_gradient_hint
@@ -53,10 +54,13 @@ def shapes(H: int, D: int, C: int) -> dict[str, tuple[int, ...]]:
     return {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
 
 
-def random_problem(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def random_problem(rng: np.random.Generator, *, n: int | None = None, d: int | None = None, h: int | None = None,
+                   c: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Random sizes, weights of a realistic scale and non-zero biases."""
-    n, d, h, c = (int(rng.integers(8, 30)), int(rng.integers(4, 20)), int(rng.integers(5, 25)),
-                  int(rng.integers(3, 8)))
+    n = n or int(rng.integers(8, 30))
+    d = d or int(rng.integers(4, 20))
+    h = h or int(rng.integers(5, 25))
+    c = c or int(rng.integers(3, 8))
     params = {
         "W1": rng.standard_normal((d, h)) / math.sqrt(d),
         "b1": 0.5 * rng.standard_normal(h),
@@ -190,64 +194,139 @@ def toy_loss(ctx: Context) -> Outcome:
     return Outcome(f"toy loss {loss:.11f} matches the notebook's {TOY_LOSS}")
 
 
+# --------------------------------------------------------------------------- input regimes
+
+
+def net_regimes(rng: np.random.Generator) -> list[tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+    """Named problems that make the net's clauses observable (see worker/checks/regimes.py for the linear ones):
+    typical sizes with non-zero biases; two classes; fewer samples than classes with the highest class
+    absent; many hidden units dead (negative b1), where the ReLU mask matters most; N == H == C (square)."""
+    out = []
+    params, X, y = random_problem(rng)
+    out.append(("non-zero biases", params, X, y))
+    params, X, _ = random_problem(rng, c=2)
+    out.append(("two classes (C = 2)", params, X, rng.integers(0, 2, size=X.shape[0]).astype(np.int64)))
+    params, X, _ = random_problem(rng, c=int(rng.integers(6, 9)), n=int(rng.integers(2, 6)))
+    c = params["W2"].shape[1]
+    out.append(("fewer samples than classes (N < C), the highest class absent", params, X,
+                rng.integers(0, c - 1, size=X.shape[0]).astype(np.int64)))
+    params, X, y = random_problem(rng)
+    params["b1"] = -np.abs(params["b1"]) - 0.3
+    out.append(("many dead ReLUs (negative b1)", params, X, y))
+    k = int(rng.integers(4, 8))
+    params, X, y = random_problem(rng, n=k, d=k, h=k, c=k)
+    out.append(("square: N == D == H == C", params, X, y))
+    return out
+
+
+def _net_diagnose(ctx: Context, kind: str, args: tuple[Any, ...], student: dict[str, Any],
+                  expected: dict[str, Any], failing: list[str], what: str) -> tuple[str | None, list[str]]:
+    if not ctx.catalog:
+        return None, []
+    found = diagnose(ctx.catalog, f"{CLASS}.loss", kind, args, student, expected, failing)
+    return found.hint(what), found.ids()
+
+
+def _stage(grads: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> str | None:
+    """Which stage of backprop is wrong, from which gradients are right."""
+    wrong = [k for k in KEYS if rel_error(grads[k], expected[k]) > GRAD_TOL]
+    if not wrong:
+        return None
+    if set(wrong) <= {"W1", "b1"}:
+        return ("Where: grads['W2'] and grads['b2'] are right, so the scores, the softmax and dscores are right; "
+                "the error is in backpropagating from the scores into the hidden layer (dhidden = dscores.dot(W2.T), "
+                "the ReLU mask) or from there to W1 and b1.")
+    if set(wrong) <= {"b1", "b2"}:
+        return ("Where: the weight gradients are right and only the bias gradients are wrong: a bias gradient is "
+                "the upstream gradient summed over the samples (axis 0).")
+    if wrong == ["W2"]:
+        return "Where: only grads['W2'] is wrong: it is hidden.T.dot(dscores), with hidden after the ReLU."
+    if set(wrong) == set(KEYS):
+        return ("Where: all four gradients are wrong, so the error is already in dscores (the gradient of the loss "
+                "with respect to the scores: probs with 1 subtracted at the correct class, divided by N).")
+    return None
+
+
 # --------------------------------------------------------------------------- against the reference
 
 
 def scores_reference(ctx: Context) -> Outcome:
-    """Scores with non-zero biases on random sizes (the toy net's biases are zero and hide bias bugs)."""
-    for _ in range(2):
-        params, X, _ = random_problem(ctx.rng)
+    """Scores with non-zero biases on every regime (the toy net's biases are zero and hide bias bugs)."""
+    for name, params, X, _ in net_regimes(ctx.rng):
         new_net(ctx, "net", params)
         scores = net_scores(ctx, "net", X)
         expected = ctx.reference.forward_scores(params, X)
         expect_array(scores, f"the scores returned by {CLASS}.loss(X)", expected.shape)
-        hint = None
-        if rel_error(scores, expected) > SCORES_TOL:
-            no_bias = dict(params, b1=np.zeros_like(params["b1"]), b2=np.zeros_like(params["b2"]))
-            if rel_error(scores, ctx.reference.forward_scores(no_bias, X)) < SCORES_TOL:
-                hint = "Your scores ignore the biases b1 and b2: add them (X.dot(W1) + b1, hidden.dot(W2) + b2)"
-        check_close(f"{CLASS}.loss(X) scores ({_shape_text(params, X)}, non-zero biases)", scores, expected,
-                    SCORES_TOL, hint=hint, axis_names=("sample", "class"), param="scores")
-    return Outcome("scores match the reference with non-zero biases on 2 random sizes")
+        try:
+            check_close(f"{CLASS}.loss(X) scores ({_shape_text(params, X)}; {name})", scores, expected,
+                        SCORES_TOL, axis_names=("sample", "class"), param="scores")
+        except CheckFailed as failure:
+            failure.hint, ids = _net_diagnose(ctx, "scores", (params, X), {"scores": scores}, {"scores": expected},
+                                              ["scores"], "scores")
+            if ids:
+                failure.details["mistakes"] = ids
+            raise
+    return Outcome("scores match the reference with non-zero biases in every input regime")
 
 
 def loss_reference(ctx: Context) -> Outcome:
     for reg in (0.0, 1.0):
-        params, X, y = random_problem(ctx.rng)
-        new_net(ctx, "net", params)
-        loss, _ = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False,
-                           need_grads=False)
-        expected, _ = ctx.reference.loss_and_grads(params, X, y, reg)
-        data_loss, _ = ctx.reference.loss_and_grads(params, X, y, 0.0)
-        hint = loss_hint(loss, data_loss, _reg_term(params), reg, X.shape[0], per_sample_constant=None)
-        bias_term = float(np.sum(params["b1"] ** 2) + np.sum(params["b2"] ** 2))
-        if hint is None and reg and abs(loss - (expected + reg * bias_term)) < 1e-9 * abs(expected):
-            hint = "The biases are regularised too: only W1 and W2 enter reg * (sum(W1*W1) + sum(W2*W2))"
-        check_close(f"{CLASS}.loss at reg = {reg:g} ({_shape_text(params, X)}, non-zero biases)", loss,
-                    float(expected), LOSS_TOL, hint=hint)
-    return Outcome("loss matches the reference at reg = 0 and 1 with non-zero biases")
+        for name, params, X, y in net_regimes(ctx.rng):
+            new_net(ctx, "net", params)
+            loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False,
+                                   need_grads=False)
+            expected, exp_grads = ctx.reference.loss_and_grads(params, X, y, reg)
+            try:
+                check_close(f"{CLASS}.loss at reg = {reg:g} ({_shape_text(params, X)}; {name})", loss,
+                            float(expected), LOSS_TOL)
+            except CheckFailed as failure:
+                hint, ids = _net_diagnose(ctx, "loss", (params, X, y, reg), {"loss": loss}, {"loss": float(expected)},
+                                          ["loss"], "loss")
+                if hint is None:
+                    data_loss, _ = ctx.reference.loss_and_grads(params, X, y, 0.0)
+                    hint = loss_hint(loss, data_loss, _reg_term(params), reg, X.shape[0], per_sample_constant=None)
+                failure.hint = hint
+                if ids:
+                    failure.details["mistakes"] = ids
+                failure.details["regime"] = name
+                raise
+    return Outcome("loss matches the reference at reg = 0 and 1 in every input regime")
 
 
 def _grads_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
     for reg in regs:
-        params, X, y = random_problem(ctx.rng)
-        new_net(ctx, "net", params)
-        _, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()})
-        _, expected = ctx.reference.loss_and_grads(params, X, y, reg)
-        _, data_grads = ctx.reference.loss_and_grads(params, X, y, 0.0)
-        n = X.shape[0]
-        for key in KEYS:
-            axes = {"W1": ("input row", "hidden column"), "b1": ("hidden unit",), "W2": ("hidden row", "class column"),
-                    "b2": ("class",)}[key]
-            try:
-                check_close(f"grads['{key}'] at reg = {reg:g} ({_shape_text(params, X)})", grads[key],
-                            expected[key], GRAD_TOL, axis_names=axes, param=key)
-            except CheckFailed as failure:
-                failure.hint = _grad_hint(ctx, key, grads, expected, data_grads, params, X, y, reg, n)
-                failure.details["reg"] = reg
-                raise
+        for name, params, X, y in net_regimes(ctx.rng):
+            new_net(ctx, "net", params)
+            loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False)
+            _, expected = ctx.reference.loss_and_grads(params, X, y, reg)
+            _, data_grads = ctx.reference.loss_and_grads(params, X, y, 0.0)
+            n = X.shape[0]
+            for key in KEYS:
+                axes = {"W1": ("input row", "hidden column"), "b1": ("hidden unit",),
+                        "W2": ("hidden row", "class column"), "b2": ("class",)}[key]
+                try:
+                    expect_array(grads[key], f"grads['{key}']", params[key].shape)
+                    check_close(f"grads['{key}'] at reg = {reg:g} ({_shape_text(params, X)}; {name})", grads[key],
+                                expected[key], GRAD_TOL, axis_names=axes, param=key)
+                except CheckFailed as failure:
+                    failing = [k for k in KEYS if rel_error(grads[k], expected[k]) > GRAD_TOL] or [key]
+                    student = dict(grads, loss=loss)
+                    exp_loss, _ = ctx.reference.loss_and_grads(params, X, y, reg)
+                    hint, ids = _net_diagnose(ctx, "loss", (params, X, y, reg), student,
+                                              dict(expected, loss=float(exp_loss)), failing,
+                                              " and ".join(f"grads['{k}']" for k in failing))
+                    if hint is None:
+                        hint = _grad_hint(ctx, key, grads, expected, data_grads, params, X, y, reg, n)
+                    if hint is None:
+                        hint = _stage(grads, expected)
+                    failure.hint = hint
+                    if ids:
+                        failure.details["mistakes"] = ids
+                    failure.details["reg"] = reg
+                    failure.details["regime"] = name
+                    raise
     return Outcome(f"W1, b1, W2, b2 gradients match the reference at reg = {', '.join(f'{r:g}' for r in regs)} "
-                   "with non-zero biases")
+                   "in every input regime")
 
 
 def _grad_hint(ctx: Context, key: str, grads: dict[str, np.ndarray], expected: dict[str, np.ndarray],
@@ -358,20 +437,67 @@ def stable_large_scores(ctx: Context) -> Outcome:
     return Outcome("loss and gradients are unchanged when 1000 is added to every score")
 
 
+def _forward(params: dict[str, np.ndarray], X: np.ndarray, *, relu: bool = True, b1: bool = True,
+             b2: bool = True) -> np.ndarray:
+    pre = X.dot(params["W1"]) + (params["b1"] if b1 else 0.0)
+    hidden = np.maximum(0.0, pre) if relu else pre
+    return hidden.dot(params["W2"]) + (params["b2"] if b2 else 0.0)
+
+
+def predict_problem(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, int]]:
+    """Parameters and samples chosen so that the ReLU, b1 and b2 each change the argmax of some samples:
+    a predict that leaves any of them out gets those samples wrong."""
+    d, h, c = int(rng.integers(4, 10)), int(rng.integers(6, 16)), int(rng.integers(3, 7))
+    params = {"W1": rng.standard_normal((d, h)) / math.sqrt(d), "b1": rng.standard_normal(h),
+              "W2": rng.standard_normal((h, c)) / math.sqrt(h), "b2": 1.5 * rng.standard_normal(c)}
+    pool = rng.standard_normal((600, d))
+    full = np.argmax(_forward(params, pool), axis=1)
+    chosen: list[int] = []
+    counts = {}
+    for name, variant in (("relu", dict(relu=False)), ("b1", dict(b1=False)), ("b2", dict(b2=False))):
+        differ = np.flatnonzero(np.argmax(_forward(params, pool, **variant), axis=1) != full)  # type: ignore[arg-type]
+        counts[name] = int(min(len(differ), 8))
+        chosen += [int(i) for i in differ[:8]]
+    chosen += [int(i) for i in rng.choice(len(pool), size=8, replace=False)]
+    order = rng.permutation(len(chosen))
+    return params, pool[np.array(chosen)[order]], counts
+
+
 def predict_argmax(ctx: Context) -> Outcome:
-    params, X, _ = random_problem(ctx.rng)
+    """``predict(X)`` is the argmax of the scores, on samples where the ReLU and both biases change the argmax.
+
+    The expected labels are the argmax of the student's own scores (``loss(X)``): a wrong forward pass is
+    charged to the scores test, not here. With the reference, labels equal to the argmax of the correct
+    scores are accepted too (a predict right on its own while the loss is wrong).
+    """
+    params, X, counts = predict_problem(ctx.rng)
     new_net(ctx, "net", params)
     scores = net_scores(ctx, "net", X)
     pred = ctx.student.call_method("net", "predict", X, label=f"{CLASS}.predict")
     pred = expect_array(pred, f"{CLASS}.predict(X)", (X.shape[0],), kinds="iu")
     expected = np.argmax(scores, axis=1)
     wrong = np.flatnonzero(pred != expected)
+    if wrong.size and ctx.has_reference:
+        correct = np.argmax(ctx.reference.forward_scores(params, X), axis=1)
+        if np.array_equal(pred, correct):
+            return Outcome(f"predict(X) equals the argmax of the correct scores for all {X.shape[0]} samples")
     if wrong.size:
         i = int(wrong[0])
+        hint = None
+        for what, variant in (("without the ReLU", dict(relu=False)), ("without b1", dict(b1=False)),
+                              ("without b2", dict(b2=False)), ("without either bias", dict(b1=False, b2=False))):
+            if np.array_equal(pred, np.argmax(_forward(params, X, **variant), axis=1)):  # type: ignore[arg-type]
+                hint = (f"Your predictions are the argmax of the scores computed {what}: predict must use the "
+                        "same forward pass as loss, np.maximum(0, X.dot(W1) + b1).dot(W2) + b2")
+                break
+        if hint is None and np.array_equal(pred, np.argmin(scores, axis=1)):
+            hint = "Your predictions are the argmin of the scores: the predicted class has the highest score"
         raise CheckFailed(f"{CLASS}.predict(X) differs from argmax(scores, axis=1) for {wrong.size} of {X.shape[0]} "
-                          f"samples; sample {i}: predicted {int(pred[i])}, argmax is {int(expected[i])}",
-                          details={"wrong": int(wrong.size)})
-    return Outcome(f"predict(X) equals argmax of the scores for all {X.shape[0]} samples")
+                          f"samples (chosen so that the ReLU, b1 and b2 each decide some of them); sample {i}: "
+                          f"predicted {int(pred[i])}, argmax is {int(expected[i])}", hint=hint,
+                          details={"wrong": int(wrong.size), "samples": int(X.shape[0]), "decided_by": counts})
+    return Outcome(f"predict(X) equals argmax of the scores for all {X.shape[0]} samples, including those where the "
+                   "ReLU, b1 and b2 change the argmax")
 
 
 # --------------------------------------------------------------------------- training
@@ -471,34 +597,270 @@ def train_digits(ctx: Context) -> Outcome:
                    f"recorded val accuracy {reported:.3f})", details)
 
 
-def train_lr_decay(ctx: Context) -> Outcome:
-    """With ``learning_rate_decay=0`` the weights stop changing after the first epoch's decay.
+# --------------------------------------------------------------------------- train, specified exactly
+#
+# The contract of train (the 2017 starter fixes the schedule and the histories): every iteration draws a
+# fresh minibatch of batch_size samples, computes loss, grads = self.loss(X_batch, y=y_batch, reg=reg),
+# appends the loss, and updates every parameter with params[k] -= learning_rate * grads[k]; whenever
+# it % iterations_per_epoch == 0 (iterations_per_epoch = max(num_train / batch_size, 1)) it records the
+# accuracy of predict on the minibatch and on the validation set, then multiplies the learning rate by
+# learning_rate_decay.
+#
+# To check that step for step whatever random number generator the student uses, the training rows are
+# all identical (every minibatch is the same), and the expected trajectory is replayed on the trusted
+# side with the student's own loss and predict (so a wrong loss is charged to the loss tests, not here).
+# Sampling is checked apart, on one-hot rows, where a row of W1 moves only if its sample was drawn.
 
-    Two runs from the same initialisation and seed, of 2 and 3 epochs, must end with identical
-    weights, whatever iteration of the epoch the decay happens at.
-    """
-    X_all, y_all = digits()
-    idx = ctx.rng.permutation(len(y_all))[:200]
-    X, y = X_all[idx] - X_all[idx].mean(axis=0), y_all[idx]
-    batch = 50
-    per_epoch = len(y) // batch
-    seed = ctx.seed_int()
-    finals = []
-    for epochs in (2, 3):
-        ctx.student.seed(seed)
-        ctx.student.new("decay", CLASS, 64, 20, 10, std=1e-1, module=ctx.module)
-        ctx.student.call_method("decay", "train", X, y, X, y, learning_rate=0.1, learning_rate_decay=0.0,
-                                reg=1e-3, num_iters=epochs * per_epoch, batch_size=batch, verbose=False,
-                                label=f"{CLASS}.train", reply=False)
-        params = ctx.student.get("decay", "params", label=f"reading {CLASS}.params")
-        if not isinstance(params, dict) or not all(isinstance(params.get(k), np.ndarray) for k in KEYS):
-            raise CheckFailed(f"{CLASS}.params after train is not a dict of the four arrays")
-        finals.append(params)
-    moved = [k for k in KEYS if finals[0][k].shape != finals[1][k].shape or
-             not np.allclose(finals[0][k], finals[1][k], rtol=1e-10, atol=1e-12)]
-    if moved:
-        raise CheckFailed("with learning_rate_decay = 0 the weights kept changing after the first epoch "
-                          f"({', '.join(moved)} differ between 2 and 3 epochs of training)",
-                          hint="Multiply learning_rate by learning_rate_decay once per epoch (when "
-                               "it % iterations_per_epoch == 0)", details={"changed": moved})
-    return Outcome("the learning rate decays once per epoch")
+TRAIN_N, TRAIN_BATCH, TRAIN_ITERS = 8, 4, 7
+TRAIN_LR, TRAIN_DECAY, TRAIN_REG = 0.5, 0.5, 0.3
+
+
+def _epoch_starts(num_train: int, batch_size: int, num_iters: int) -> list[int]:
+    per_epoch = max(num_train / batch_size, 1)
+    return [it for it in range(num_iters) if it % per_epoch == 0]
+
+
+def _identical_rows_problem(rng: np.random.Generator) -> dict[str, Any]:
+    d, h, c = 6, 5, 3
+    params, _, _ = random_problem(rng, n=TRAIN_N, d=d, h=h, c=c)
+    x0 = rng.standard_normal(d)
+    label = int(rng.integers(0, c))
+    X = np.tile(x0, (TRAIN_N, 1))
+    y = np.full(TRAIN_N, label, dtype=np.int64)
+    # Validation: the same point with labels whose class shares are all different (1/6, 2/6, 3/6), so an
+    # accuracy computed on the wrong data, or counted instead of averaged, shows.
+    classes = rng.permutation(c)
+    y_val = np.array([classes[0]] + [classes[1]] * 2 + [classes[2]] * 3, dtype=np.int64)
+    X_val = np.tile(x0, (len(y_val), 1))
+    return {"params": params, "X": X, "y": y, "X_val": X_val, "y_val": y_val}
+
+
+def _student_train(ctx: Context, name: str, prob: dict[str, Any], **settings: Any) -> Any:
+    new_net(ctx, name, prob["params"])
+    return ctx.student.call_method(name, "train", prob["X"], prob["y"], prob["X_val"], prob["y_val"],
+                                   verbose=False, label=f"{CLASS}.train", **settings)
+
+
+def _params_after(ctx: Context, name: str) -> dict[str, np.ndarray]:
+    params = ctx.student.get(name, "params", label=f"reading {CLASS}.params after train")
+    if not isinstance(params, dict) or not all(isinstance(params.get(k), np.ndarray) for k in KEYS):
+        raise CheckFailed(f"{CLASS}.params after train is not a dict of the four arrays W1, b1, W2, b2")
+    return {k: np.asarray(params[k], dtype=np.float64) for k in KEYS}
+
+
+def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float, keys: tuple[str, ...] = KEYS,
+            ) -> dict[str, Any]:
+    """SGD on the identical rows with the student's own loss and predict: the trajectory train must follow."""
+    params = {k: v.copy() for k, v in prob["params"].items()}
+    Xb, yb = prob["X"][:TRAIN_BATCH], prob["y"][:TRAIN_BATCH]
+    new_net(ctx, "replay", params)
+    losses, train_acc, val_acc = [], [], []
+    starts = set(_epoch_starts(TRAIN_N, TRAIN_BATCH, len(lrs)))
+    for it, lr in enumerate(lrs):
+        # The student's own loss, its gradients used as they come (a (1, H) bias gradient broadcasts in the
+        # update exactly as it does in the student's train): the loss tests judge the values, not this one.
+        value = ctx.student.call_method("replay", "loss", Xb, yb, reg=reg, label=f"{CLASS}.loss")
+        loss, grads = expect_pair(value, f"{CLASS}.loss(X, y)", "loss", "grads")
+        loss = expect_float(loss, f"the loss returned by {CLASS}.loss")
+        if not isinstance(grads, dict):
+            raise CheckFailed(f"grads returned by {CLASS}.loss should be a dict, but it is {type_name(grads)}")
+        losses.append(loss)
+        for k in keys:
+            g = grads.get(k)
+            if not isinstance(g, np.ndarray) or g.dtype.kind not in "fiu":
+                raise CheckFailed(f"grads['{k}'] returned by {CLASS}.loss is {type_name(g)}, not a numpy array")
+            try:
+                params[k] = params[k] - lr * g.astype(np.float64)
+            except ValueError:
+                raise CheckFailed(f"grads['{k}'] of shape {g.shape} cannot update params['{k}'] of shape "
+                                  f"{params[k].shape}") from None
+            ctx.student.setitem("replay", "params", k, params[k])
+        if it in starts:
+            for data, labels, out in ((Xb, yb, train_acc), (prob["X_val"], prob["y_val"], val_acc)):
+                pred = ctx.student.call_method("replay", "predict", data, label=f"{CLASS}.predict")
+                pred = expect_array(pred, f"{CLASS}.predict(X)", (data.shape[0],), kinds="iu")
+                out.append(float(np.mean(pred == labels)))
+    return {"params": params, "loss_history": losses, "train_acc_history": train_acc, "val_acc_history": val_acc}
+
+
+def _schedule(kind: str, lr: float, decay: float, num_iters: int) -> list[float]:
+    """The learning rate used at each iteration under a decay schedule (the spec's, or a mistaken one)."""
+    starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, num_iters)
+    out = []
+    for it in range(num_iters):
+        if kind == "spec":
+            decays = sum(1 for s in starts if s < it)
+        elif kind == "never":
+            decays = 0
+        elif kind == "every_iteration":
+            decays = it
+        elif kind == "end_of_epoch":  # (it + 1) % iterations_per_epoch == 0
+            decays = sum(1 for s in range(it) if (s + 1) % max(TRAIN_N / TRAIN_BATCH, 1) == 0)
+        else:  # "before_update": decayed before this iteration's step
+            decays = sum(1 for s in starts if s <= it)
+        out.append(lr * decay ** decays)
+    return out
+
+
+SCHEDULE_HINTS = {
+    "never": "the learning rate is never decayed: multiply learning_rate by learning_rate_decay once per epoch",
+    "every_iteration": "the learning rate is decayed every iteration; decay it once per epoch, when "
+                       "it % iterations_per_epoch == 0",
+    "end_of_epoch": "the learning rate is decayed at the end of each epoch ((it + 1) % iterations_per_epoch == 0); "
+                    "the assignment decays it when it % iterations_per_epoch == 0, after that iteration's update",
+    "before_update": "the learning rate is decayed before the update of the epoch's first iteration; decay it "
+                     "after the update, in the `if it % iterations_per_epoch == 0` block",
+}
+
+
+def _expect_train_stats(value: Any) -> dict[str, list[float]]:
+    if not isinstance(value, dict):
+        raise CheckFailed(f"{CLASS}.train should return a dict with loss_history, train_acc_history and "
+                          f"val_acc_history, but it returned {type_name(value)}")
+    out = {}
+    for key in ("loss_history", "train_acc_history", "val_acc_history"):
+        seq = value.get(key)
+        if isinstance(seq, np.ndarray) and seq.ndim == 1:
+            seq = list(seq)
+        if not isinstance(seq, (list, tuple)):
+            raise CheckFailed(f"train()['{key}'] should be a list, but it is {type_name(seq)}")
+        out[key] = [expect_float(v, f"train()['{key}'] entry") for v in seq]
+    return out
+
+
+def train_sgd_steps(ctx: Context) -> Outcome:
+    """Step for step: the SGD update of every parameter, the learning rate decayed once per epoch, reg passed
+    through (identical training rows, so the minibatches cannot matter)."""
+    prob = _identical_rows_problem(ctx.rng)
+    settings = dict(learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG, num_iters=TRAIN_ITERS,
+                    batch_size=TRAIN_BATCH)
+    stats = _expect_train_stats(_student_train(ctx, "trained", prob, **settings))
+    final = _params_after(ctx, "trained")
+    losses = stats["loss_history"]
+    if len(losses) != TRAIN_ITERS:
+        raise CheckFailed(f"train()['loss_history'] has {len(losses)} entries for num_iters = {TRAIN_ITERS}; record "
+                          "the minibatch loss once per iteration")
+    expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
+    details: dict[str, Any] = {"settings": settings, "num_train": TRAIN_N,
+                               "loss_history": losses, "expected_loss_history": expected["loss_history"]}
+    setting = (f"(N = {TRAIN_N} identical rows, batch_size = {TRAIN_BATCH}, learning_rate = {TRAIN_LR}, "
+               f"learning_rate_decay = {TRAIN_DECAY}, reg = {TRAIN_REG}, num_iters = {TRAIN_ITERS})")
+    bad_loss = [t for t in range(TRAIN_ITERS) if rel_error(losses[t], expected["loss_history"][t]) > 1e-8]
+    bad_params = [k for k in KEYS if final[k].shape != expected["params"][k].shape
+                  or rel_error(final[k], expected["params"][k]) > 1e-8]
+    if not bad_loss and not bad_params:
+        return Outcome(f"every step matches SGD with the spec's schedule {setting}", details)
+    # Name the mistake: the loss at the first step (reg, data), a schedule, a parameter left alone.
+    hint = None
+    t0 = bad_loss[0] if bad_loss else None
+    if t0 == 0:
+        for other_reg, text in ((0.0, "train calls self.loss without reg=reg (it trains with reg = 0)"),
+                                (5e-6, "train calls self.loss with the default reg, not the reg it was given")):
+            again = _replay(ctx, prob, lrs=[0.0], reg=other_reg)
+            if rel_error(losses[0], again["loss_history"][0]) <= 1e-8:
+                hint = text
+                break
+        if hint is None:
+            hint = ("the first recorded loss is not self.loss(X_batch, y=y_batch, reg=reg) on the minibatch: record "
+                    "the loss that self.loss returns for this iteration's minibatch")
+    else:
+        for kind, text in SCHEDULE_HINTS.items():
+            alt = _replay(ctx, prob, lrs=_schedule(kind, TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
+            if all(rel_error(a, b) <= 1e-8 for a, b in zip(losses, alt["loss_history"])) and \
+                    all(rel_error(final[k], alt["params"][k]) <= 1e-8 for k in KEYS):
+                hint = text[0].upper() + text[1:]
+                break
+        if hint is None:
+            frozen = [k for k in bad_params if np.array_equal(final[k], prob["params"][k])]
+            if frozen:
+                hint = (f"{', '.join(f'params[{k!r}]' for k in frozen)} never changed: update every parameter, "
+                        "params[k] -= learning_rate * grads[k] for each of W1, b1, W2, b2")
+    parts = []
+    if bad_loss:
+        t = bad_loss[0]
+        yours, wanted = fmt_pair(losses[t], expected["loss_history"][t])
+        parts.append(f"loss_history[{t}] is {yours}, but SGD with your own loss gives {wanted}")
+    if bad_params:
+        parts.append(f"after training, {', '.join(f'params[{k!r}]' for k in bad_params)} differ from that SGD's")
+    details["wrong_parameters"] = bad_params
+    raise CheckFailed(f"{CLASS}.train does not follow SGD step for step {setting}: " + "; ".join(parts), hint=hint,
+                      details=details)
+
+
+def train_histories(ctx: Context) -> Outcome:
+    """One train and one validation accuracy per epoch, computed with predict on the minibatch and on the
+    validation set (whose labels differ from the training labels)."""
+    prob = _identical_rows_problem(ctx.rng)
+    settings = dict(learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG, num_iters=TRAIN_ITERS,
+                    batch_size=TRAIN_BATCH)
+    stats = _expect_train_stats(_student_train(ctx, "trained", prob, **settings))
+    starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, TRAIN_ITERS)
+    expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
+    details = {"epoch_starts": starts, "train_acc_history": stats["train_acc_history"],
+               "val_acc_history": stats["val_acc_history"], "expected_train_acc": expected["train_acc_history"],
+               "expected_val_acc": expected["val_acc_history"]}
+    for key, data in (("train_acc_history", "the minibatch"), ("val_acc_history", "the validation set")):
+        got, want = stats[key], expected[key]
+        if len(got) != len(starts):
+            raise CheckFailed(f"train()['{key}'] has {len(got)} entries for num_iters = {TRAIN_ITERS} with "
+                              f"iterations_per_epoch = {max(TRAIN_N / TRAIN_BATCH, 1):g}; expected {len(starts)}, one at "
+                              f"each iteration where it % iterations_per_epoch == 0 ({starts})", details=details)
+        if any(abs(a - b) > 1e-12 for a, b in zip(got, want)):
+            hint = None
+            if key == "val_acc_history" and all(v in (0.0, 1.0) for v in got):
+                hint = "The validation accuracy looks computed on the training data: use predict(X_val) == y_val"
+            elif any(v > 1 for v in got):
+                hint = "An accuracy is a mean (the share of correct predictions), not a count"
+            raise CheckFailed(f"train()['{key}'] is {got}, but predict on {data} gives {want} at the epochs' first "
+                              f"iterations", hint=hint, details=details)
+    return Outcome(f"train and validation accuracies recorded once per epoch ({len(starts)} entries), on the right "
+                   "data", details)
+
+
+SAMPLING_N, SAMPLING_BATCH, SAMPLING_ITERS = 16, 4, 100
+
+
+def train_sampling(ctx: Context) -> Outcome:
+    """Fresh minibatches of batch_size samples, every sample reachable: on one-hot rows at reg = 0 a row of W1
+    moves only when its sample is in the minibatch. Any honest sampler passes (with or without replacement,
+    permutations, np.random.default_rng, seeded or not)."""
+    n, h, c = SAMPLING_N, 6, 3
+    params = {"W1": 0.1 * ctx.rng.standard_normal((n, h)), "b1": 1.0 + ctx.rng.random(h),
+              "W2": ctx.rng.standard_normal((h, c)) / math.sqrt(h), "b2": 0.1 * ctx.rng.standard_normal(c)}
+    prob = {"params": params, "X": np.eye(n), "y": ctx.rng.integers(0, c, size=n).astype(np.int64),
+            "X_val": np.eye(n)[:4], "y_val": np.zeros(4, dtype=np.int64)}
+    moved = {}
+    for iters in (1, SAMPLING_ITERS):
+        _student_train(ctx, "sampled", prob, learning_rate=0.1, learning_rate_decay=1.0, reg=0.0, num_iters=iters,
+                       batch_size=SAMPLING_BATCH)
+        final = _params_after(ctx, "sampled")
+        if final["W1"].shape != params["W1"].shape:
+            raise CheckFailed(f"params['W1'] changed shape during train: {final['W1'].shape}")
+        moved[iters] = [int(i) for i in np.flatnonzero(np.any(final["W1"] != params["W1"], axis=1))]
+    details = {"num_train": n, "batch_size": SAMPLING_BATCH, "rows_moved_after_1": moved[1],
+               "rows_moved_after_many": len(moved[SAMPLING_ITERS]), "iterations": SAMPLING_ITERS}
+    one = moved[1]
+    if not one:
+        raise CheckFailed(f"after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
+                          "the minibatch's gradient was not applied", details=details)
+    if len(one) > SAMPLING_BATCH:
+        raise CheckFailed(f"one iteration with batch_size = {SAMPLING_BATCH} used {len(one)} different samples of "
+                          f"{n} (one-hot rows: W1 row i moves only when sample i is in the minibatch)",
+                          hint="Each iteration uses a minibatch of batch_size samples, not the whole training set",
+                          details=details)
+    reached = moved[SAMPLING_ITERS]
+    if len(reached) < n:
+        never = sorted(set(range(n)) - set(reached))
+        if len(reached) <= SAMPLING_BATCH:
+            hint = "Draw a fresh minibatch inside the loop, every iteration: the same samples were used every time"
+        elif max(reached) < n // 2 or set(reached) <= set(range(SAMPLING_BATCH)):
+            hint = ("Draw the indices from all num_train samples (np.random.choice(num_train, batch_size)); only "
+                    "the first samples were ever drawn")
+        else:
+            hint = "Every training sample must be reachable by the sampler"
+        raise CheckFailed(f"after {SAMPLING_ITERS} iterations with batch_size = {SAMPLING_BATCH}, samples "
+                          f"{', '.join(map(str, never[:8]))}{' ...' if len(never) > 8 else ''} of {n} were never "
+                          "used (one-hot rows: W1 row i moves only when sample i is in a minibatch)", hint=hint,
+                          details=details)
+    return Outcome(f"one iteration used at most batch_size = {SAMPLING_BATCH} samples; {SAMPLING_ITERS} iterations "
+                   f"reached all {n}", details)

@@ -1,0 +1,121 @@
+"""Catalogued mistakes of the softmax loss (trusted, never shipped to students).
+
+Each entry is a small variant of ``reference.py`` with one mistake real students make; the grader
+runs them on the inputs of a failed check and names those that reproduce the student's numbers
+(worker/checks/diagnosis.py).
+"""
+
+import numpy as np
+
+from worker.checks.diagnosis import Mistake
+
+
+def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss_over_c=False):
+    """Mean cross-entropy and its gradient, with the mistakes as switches."""
+    W = np.asarray(W, np.float64)
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y).astype(np.intp)
+    n = X.shape[0]
+    rows = np.arange(n)
+    scores = X.dot(W)
+    if classes is not None:
+        scores = scores[:, :classes]
+    scores = scores - np.max(scores, axis=shift_axis, keepdims=True)
+    exp = np.exp(scores)
+    probs = exp / np.sum(exp, axis=norm_axis, keepdims=True)
+    loss = -np.sum(np.log(probs[rows, y])) / n
+    if loss_over_c:
+        loss /= scores.shape[1]
+    dscores = probs.copy()
+    if onehot:
+        dscores[rows, y] -= 1.0
+    grad = X.T.dot(dscores) / n
+    if classes is not None:
+        full = np.zeros(W.shape)
+        full[:, :classes] = grad
+        grad = full
+    return float(loss), grad
+
+
+def _with_reg(data, W, reg, loss_coef=1.0, grad_coef=2.0):
+    loss, grad = data
+    W = np.asarray(W, np.float64)
+    return loss + loss_coef * reg * float(np.sum(W * W)), grad + grad_coef * reg * W
+
+
+def _n(X):
+    return np.asarray(X).shape[0]
+
+
+def _ok(W, X, y, reg):
+    return _with_reg(_data(W, X, y), W, reg)
+
+
+MISTAKES = [
+    Mistake("softmax_no_reg_loss", "leave the regularisation term reg*sum(W*W) out of the loss",
+            "add reg * np.sum(W * W) to the loss", ("loss",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.0)),
+    Mistake("softmax_no_reg_grad", "leave the regularisation gradient 2*reg*W out of dW",
+            "add 2 * reg * W to dW (the derivative of reg * sum(W*W))", ("grad",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=0.0)),
+    Mistake("softmax_no_reg", "leave regularisation out of both the loss and dW",
+            "add reg * np.sum(W * W) to the loss and 2 * reg * W to dW", ("loss", "grad"),
+            lambda W, X, y, reg: _data(W, X, y)),
+    Mistake("softmax_reg_grad_factor", "use reg*W as the regularisation gradient",
+            "the derivative of reg * sum(W*W) is 2 * reg * W", ("grad",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=1.0)),
+    Mistake("softmax_half_reg", "use the 2016 convention 0.5*reg*sum(W*W) (gradient reg*W)",
+            "the 2017 assignment uses loss += reg * np.sum(W * W) and dW += 2 * reg * W", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.5, grad_coef=1.0)),
+    Mistake("softmax_reg_without_reg", "add sum(W*W) to the loss without multiplying it by reg",
+            "the regularisation loss is reg * np.sum(W * W)", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] + float(np.sum(np.square(W))), _ok(W, X, y, reg)[1])),
+    Mistake("softmax_reg_grad_without_reg", "add 2*W to dW without multiplying it by reg",
+            "the regularisation gradient is 2 * reg * W", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _data(W, X, y)[1] + 2.0 * np.asarray(W, np.float64))),
+    Mistake("softmax_reg_averaged", "divide the regularisation term by N along with the data loss",
+            "average only the data part over the N samples; add reg * np.sum(W * W) and 2 * reg * W afterwards",
+            ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg / _n(X))),
+    Mistake("softmax_loss_not_averaged", "sum the cross-entropy over the samples without dividing by N",
+            "divide the summed data loss by the number of samples N", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] * _n(X) + reg * float(np.sum(np.square(W))),
+                                  _ok(W, X, y, reg)[1])),
+    Mistake("softmax_grad_not_averaged", "sum the data part of dW over the samples without dividing by N",
+            "divide the data part of dW by N, as the loss is", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0],
+                                  _data(W, X, y)[1] * _n(X) + 2.0 * reg * np.asarray(W, np.float64))),
+    Mistake("softmax_not_averaged", "sum the data loss and dW over the samples without dividing by N",
+            "divide the data loss and the data part of dW by N", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(tuple(v * _n(X) for v in _data(W, X, y)), W, reg)),
+    Mistake("softmax_loss_over_classes", "divide the data loss by C as well as by N (a mean over every "
+            "entry of the scores)", "the data loss is the mean over samples of -log p[y_i]; do not divide by C",
+            ("loss",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y, loss_over_c=True), W, reg)[0], _ok(W, X, y, reg)[1])),
+    Mistake("softmax_missing_onehot", "use the probabilities as dscores without subtracting 1 at the correct "
+            "class", "the gradient of -log p[y_i] with respect to the scores is p - onehot(y_i): subtract 1 "
+            "at the correct class (dscores[np.arange(N), y] -= 1)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, onehot=False), W, reg)[1])),
+    Mistake("softmax_grad_sign", "get the sign of the data part of dW backwards (onehot - p instead of p - onehot)",
+            "dW = X.T.dot(p - onehot) / N", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0],
+                                  -_data(W, X, y)[1] + 2.0 * reg * np.asarray(W, np.float64))),
+    Mistake("softmax_normalise_wrong_axis", "normalise the exponentials over the samples (axis=0) instead of "
+            "over the classes", "each row is a distribution over the C classes: divide by "
+            "np.sum(exp_scores, axis=1, keepdims=True)", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, norm_axis=0), W, reg)),
+    Mistake("softmax_shift_wrong_axis", "subtract the maximum of each class over the samples (axis=0) "
+            "instead of each sample's maximum", "subtract np.max(scores, axis=1, keepdims=True): only a "
+            "constant per row leaves the softmax unchanged", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, shift_axis=0, norm_axis=1), W, reg)),
+    Mistake("softmax_classes_from_y", "take the number of classes from the labels (np.max(y) + 1 or "
+            "len(np.unique(y))) instead of W.shape[1]",
+            "use num_classes = W.shape[1]: classes absent from a minibatch still take part in every softmax",
+            ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, classes=int(np.max(y)) + 1), W, reg),
+            applies=lambda W, X, y, reg: int(np.max(y)) + 1 < np.asarray(W).shape[1]),
+    Mistake("softmax_grad_transposed", "compute dW transposed (it only has W's shape because D == C)",
+            "dW has W's layout (D, C): dW = X.T.dot(dscores), feature rows and class columns", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _ok(W, X, y, reg)[1].T.copy()),
+            applies=lambda W, X, y, reg: np.asarray(W).shape[0] == np.asarray(W).shape[1]),
+]

@@ -1,0 +1,143 @@
+"""Catalogued mistakes of the multiclass SVM loss (trusted, never shipped to students).
+
+Each entry is a small variant of ``reference.py``: the same maths with one mistake real students
+make. When a check finds the student's loss or ``dW`` wrong, the grader runs every variant on the
+very same inputs and names the ones that reproduce the student's numbers (worker/checks/diagnosis.py).
+"""
+
+import numpy as np
+
+from worker.checks.diagnosis import Mistake
+
+
+def _inputs(W, X, y):
+    return np.asarray(W, np.float64), np.asarray(X, np.float64), np.asarray(y).astype(np.intp)
+
+
+def _data(W, X, y, *, delta=1.0, skip_correct=True, mask_all=False, count_self=False, classes=None,
+          tie_by_value=False):
+    """Data loss (mean over N) and its gradient, with the mistakes as switches."""
+    W, X, y = _inputs(W, X, y)
+    n = X.shape[0]
+    rows = np.arange(n)
+    scores = X.dot(W)
+    if classes is not None:  # only the first `classes` columns take part
+        scores = scores[:, :classes]
+    correct = scores[rows, y][:, None]
+    raw = scores - correct + delta
+    margins = np.maximum(0.0, raw)
+    if tie_by_value:
+        margins[margins == delta] = 0.0  # "the correct class is the one whose margin is delta"
+    elif skip_correct:
+        margins[rows, y] = 0.0
+    loss = margins.sum() / n
+    if mask_all:
+        coeff = (margins >= 0).astype(np.float64)
+        coeff[rows, y] = 0.0
+    else:
+        coeff = (margins > 0).astype(np.float64)
+    if count_self:
+        coeff[rows, y] = 0.0
+        coeff[rows, y] = -(coeff.sum(axis=1) + 1.0)
+    elif tie_by_value:
+        coeff[rows, y] = 0.0
+        coeff[rows, y] = -coeff.sum(axis=1)
+    else:
+        # Counted or not, the correct class's own margin adds +X[i] and -X[i] to its column: they cancel.
+        coeff[rows, y] = 0.0
+        coeff[rows, y] = -coeff.sum(axis=1)
+    grad = X.T.dot(coeff) / n
+    if classes is not None:
+        full = np.zeros(W.shape)
+        full[:, :classes] = grad
+        grad = full
+    return float(loss), grad
+
+
+def _with_reg(data, W, reg, loss_coef=1.0, grad_coef=2.0):
+    loss, grad = data
+    W = np.asarray(W, np.float64)
+    return loss + loss_coef * reg * float(np.sum(W * W)), grad + grad_coef * reg * W
+
+
+def _n(X):
+    return np.asarray(X).shape[0]
+
+
+MISTAKES = [
+    Mistake("svm_no_reg_loss", "leave the regularisation term reg*sum(W*W) out of the loss",
+            "add reg * np.sum(W * W) to the loss", ("loss",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.0)),
+    Mistake("svm_no_reg_grad", "leave the regularisation gradient 2*reg*W out of dW",
+            "add 2 * reg * W to dW (the derivative of reg * sum(W*W))", ("grad",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=0.0)),
+    Mistake("svm_no_reg", "leave regularisation out of both the loss and dW",
+            "add reg * np.sum(W * W) to the loss and 2 * reg * W to dW", ("loss", "grad"),
+            lambda W, X, y, reg: _data(W, X, y)),
+    Mistake("svm_reg_grad_factor", "use reg*W as the regularisation gradient",
+            "the derivative of reg * sum(W*W) is 2 * reg * W", ("grad",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=1.0)),
+    Mistake("svm_half_reg", "use the 2016 convention 0.5*reg*sum(W*W) (gradient reg*W)",
+            "the 2017 assignment uses loss += reg * np.sum(W * W) and dW += 2 * reg * W", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.5, grad_coef=1.0)),
+    Mistake("svm_reg_without_reg", "add sum(W*W) to the loss without multiplying it by reg",
+            "the regularisation loss is reg * np.sum(W * W)", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] + float(np.sum(np.square(W))),
+                                  _with_reg(_data(W, X, y), W, reg)[1])),
+    Mistake("svm_reg_grad_without_reg", "add 2*W to dW without multiplying it by reg",
+            "the regularisation gradient is 2 * reg * W", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0], _data(W, X, y)[1] + 2.0 * W)),
+    Mistake("svm_reg_averaged", "divide the regularisation term by N along with the data loss",
+            "average only the data part over the N samples; add reg * np.sum(W * W) and 2 * reg * W afterwards",
+            ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg / _n(X))),
+    Mistake("svm_double_reg_loss", "use 2*reg*sum(W*W) as the regularisation loss",
+            "the loss has reg * np.sum(W * W); its gradient has the 2", ("loss",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg, loss_coef=2.0)[0],
+                                  _with_reg(_data(W, X, y), W, reg)[1])),
+    Mistake("svm_loss_not_averaged", "sum the data loss over the samples without dividing by N",
+            "divide the summed hinge losses by the number of samples N", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] * _n(X) + reg * float(np.sum(np.square(W))),
+                                  _with_reg(_data(W, X, y), W, reg)[1])),
+    Mistake("svm_grad_not_averaged", "sum the data part of dW over the samples without dividing by N",
+            "divide the data part of dW by N, as the loss is", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  _data(W, X, y)[1] * _n(X) + 2.0 * reg * np.asarray(W, np.float64))),
+    Mistake("svm_not_averaged", "sum the data loss and dW over the samples without dividing by N",
+            "divide the data loss and the data part of dW by N", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(tuple(v * _n(X) for v in _data(W, X, y)), W, reg)),
+    Mistake("svm_count_correct_class", "include the correct class j == y[i] in the sum of margins",
+            "skip j == y[i]: the correct class's own margin is always delta = 1 and adds 1 to the loss",
+            ("loss",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, skip_correct=False), W, reg)),
+    Mistake("svm_count_self_in_grad", "subtract X[i] from the correct class once more than the number of "
+            "positive margins (counting the correct class itself)",
+            "the correct class's column gets -X[i] once per class j != y[i] with a positive margin", ("grad",),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, count_self=True), W, reg)),
+    Mistake("svm_mask_all_classes", "count every class in dW with a mask margins >= 0 (after np.maximum every "
+            "margin is >= 0)", "only classes with a positive margin (margins > 0) contribute to dW", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  _with_reg(_data(W, X, y, mask_all=True), W, reg)[1])),
+    Mistake("svm_grad_sign", "get the sign of the data part of dW backwards (+X[i] for the correct class)",
+            "a positive margin adds +X[i] to column j and -X[i] to the correct class's column", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  -_data(W, X, y)[1] + 2.0 * reg * np.asarray(W, np.float64))),
+    Mistake("svm_no_delta", "leave out the margin delta = 1 (max(0, s_j - s_y))",
+            "the margin is max(0, s_j - s_y + 1)", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, delta=0.0), W, reg)),
+    Mistake("svm_classes_from_y", "take the number of classes from the labels (np.max(y) + 1 or "
+            "len(np.unique(y))) instead of W.shape[1]",
+            "use num_classes = W.shape[1]: a minibatch need not contain every class, and classes absent "
+            "from y still have scores and margins", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, classes=int(np.max(y)) + 1), W, reg),
+            applies=lambda W, X, y, reg: int(np.max(y)) + 1 < np.asarray(W).shape[1]),
+    Mistake("svm_correct_class_by_value", "find the correct class by its value (margins == 1) instead of "
+            "by its index y[i]", "zero the correct class with margins[np.arange(N), y] = 0: another class "
+            "whose score ties with the correct one also has a margin of exactly 1", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, tie_by_value=True), W, reg)),
+    Mistake("svm_grad_transposed", "compute dW transposed (it only has W's shape because D == C)",
+            "dW has W's layout (D, C): dW = X.T.dot(coeff), feature rows and class columns", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  _with_reg(_data(W, X, y), W, reg)[1].T.copy()),
+            applies=lambda W, X, y, reg: np.asarray(W).shape[0] == np.asarray(W).shape[1]),
+]

@@ -1,0 +1,144 @@
+"""The catalogues of known mistakes (assignments/<id>/catalog.py) and the input regimes.
+
+Every catalogued mistake must be observable on the regimes the checks draw (some regime makes its output
+differ from the reference's), must be recognised as itself by the diagnosis when a student's numbers are
+exactly its numbers, and must never be named for the reference's own (correct) numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from worker.assignments import get_assignment
+from worker.checks.compare import rel_error
+from worker.checks.diagnosis import diagnose
+from worker.checks.net import net_regimes
+from worker.checks.regimes import regimes
+
+LINEAR = {"svm": "svm_loss_vectorized", "softmax": "softmax_loss_vectorized"}
+REGS = (0.0, 0.1, 50.0)
+SEEDS = (1, 2, 3)
+
+
+def _mistakes(aid):
+    return get_assignment(aid).catalog()
+
+
+def _outputs(value):
+    if isinstance(value, tuple):
+        loss, grad = value
+        if isinstance(grad, dict):
+            return dict({k: np.asarray(v, float) for k, v in grad.items()}, loss=float(loss))
+        return {"loss": float(loss), "grad": np.asarray(grad, float)}
+    return {"scores": np.asarray(value, float)}
+
+
+def _cases(aid, kind):
+    """(args, reference outputs) over the regimes the checks use, for three seeds."""
+    ref = get_assignment(aid).reference()
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        if aid in LINEAR:
+            func = getattr(ref, LINEAR[aid])
+            for p in regimes(rng):
+                for reg in REGS:
+                    args = (p.W, p.X, p.y, reg)
+                    yield args, _outputs(func(*(a.copy() if isinstance(a, np.ndarray) else a for a in args)))
+        else:
+            for _, params, X, y in net_regimes(rng):
+                if kind == "scores":
+                    yield (params, X), _outputs(ref.forward_scores(params, X))
+                else:
+                    for reg in (0.0, 0.05, 1.0):
+                        yield (params, X, y, reg), _outputs(ref.loss_and_grads(params, X, y, reg))
+
+
+def _differs(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.shape != b.shape or not np.all(np.isfinite(a)) or rel_error(a, b) > 1e-6
+
+
+def test_there_are_at_least_40_catalogued_mistakes_with_unique_ids():
+    ids = [m.id for aid in ("svm", "softmax", "two_layer_net") for m in _mistakes(aid)]
+    assert len(ids) >= 40, len(ids)
+    assert len(ids) == len(set(ids))
+    for aid in ("svm", "softmax", "two_layer_net"):
+        for m in _mistakes(aid):
+            assert m.does and m.fix and m.outputs, m.id
+
+
+@pytest.mark.parametrize("aid", ["svm", "softmax", "two_layer_net"])
+def test_each_mistake_is_observable_and_recognised_as_itself(aid):
+    mistakes = _mistakes(aid)
+    function = LINEAR.get(aid, "TwoLayerNet.loss")
+    unseen, unrecognised = [], []
+    for m in mistakes:
+        observed = recognised = False
+        for args, expected in _cases(aid, m.kind):
+            if m.applies is not None and not m.applies(*args):
+                continue
+            got = _outputs(m.compute(*args))
+            failing = [k for k in got if k in expected and _differs(got[k], expected[k])]
+            if not failing:
+                continue
+            observed = True
+            # The mistake's own numbers are recognised as that mistake.
+            found = diagnose(mistakes, function, m.kind, args, got, expected, failing)
+            if m.id in [x.id for x in found.matches + found.partial]:
+                recognised = True
+                break
+        if not observed:
+            unseen.append(m.id)
+        elif not recognised:
+            unrecognised.append(m.id)
+    assert not unseen, f"mistakes no regime makes observable: {unseen}"
+    assert not unrecognised, f"mistakes not recognised as themselves: {unrecognised}"
+
+
+@pytest.mark.parametrize("aid", ["svm", "softmax", "two_layer_net"])
+def test_no_mistake_is_named_for_the_correct_answer(aid):
+    mistakes = _mistakes(aid)
+    function = LINEAR.get(aid, "TwoLayerNet.loss")
+    for kind in ("loss", "scores") if aid == "two_layer_net" else ("loss",):
+        for args, expected in _cases(aid, kind):
+            found = diagnose(mistakes, function, kind, args, expected, expected, list(expected))
+            assert not found.matches and not found.partial, [m.id for m in found.matches + found.partial]
+
+
+@pytest.mark.parametrize("aid", ["svm", "softmax"])
+def test_each_regime_is_what_it_says(aid):
+    for seed in SEEDS:
+        by_name = {p.regime: p for p in regimes(np.random.default_rng(seed))}
+        assert by_name["binary"].W.shape[1] == 2
+        few = by_name["few_samples"]
+        assert few.X.shape[0] < few.W.shape[1] and few.W.shape[1] - 1 in few.absent_classes()
+        absent = by_name["absent_classes"]
+        assert absent.W.shape[1] - 1 in absent.absent_classes() and len(absent.absent_classes()) >= 2
+        assert by_name["square"].W.shape[0] == by_name["square"].W.shape[1]
+        rows = by_name["repeated_rows"].X
+        assert len(np.unique(rows, axis=0)) < rows.shape[0]
+        ties = by_name["ties"]
+        scores = ties.X @ ties.W
+        assert np.array_equal(scores, np.round(scores))  # exact integers: ties and zero margins are exact
+        margins = scores - scores[np.arange(len(ties.y)), ties.y][:, None] + 1
+        assert np.any(margins == 0) or np.any(np.sort(scores, axis=1)[:, -1] == np.sort(scores, axis=1)[:, -2])
+        assert np.max(np.abs(by_name["tiny_weights"].W)) < 1e-4
+        large = by_name["large_weights"]
+        s = large.X @ large.W
+        assert np.max(s.max(axis=1) - s.min(axis=1)) > 10
+
+
+@pytest.mark.parametrize(("aid", "mistake"), [("svm", "svm_classes_from_y"), ("softmax", "softmax_classes_from_y"),
+                                              ("svm", "svm_correct_class_by_value"), ("svm", "svm_grad_transposed"),
+                                              ("softmax", "softmax_grad_transposed")])
+def test_regime_specific_mistakes_are_right_on_typical_inputs(aid, mistake):
+    """The point of the regimes: these mistakes give the reference's answer on typical random inputs."""
+    m = next(x for x in _mistakes(aid) if x.id == mistake)
+    ref = get_assignment(aid).reference()
+    func = getattr(ref, LINEAR[aid])
+    p = regimes(np.random.default_rng(5))[1]  # spread weights, every class present, D != C
+    if m.applies is not None and not m.applies(p.W, p.X, p.y, 0.1):
+        return  # undefined there (a transposed dW needs D == C): only the square regime shows it
+    got, want = m.compute(p.W, p.X, p.y, 0.1), func(p.W, p.X, p.y, 0.1)
+    assert rel_error(got[0], want[0]) < 1e-9 and rel_error(got[1], want[1]) < 1e-9

@@ -1,0 +1,141 @@
+"""Naming the mistake behind a wrong answer: a catalogue of known mistakes, run on the same inputs.
+
+Each assignment may keep a ``catalog.py`` beside its ``reference.py`` (trusted, never shipped to
+students). It defines ``MISTAKES``: small variants of the reference, each a :class:`Mistake` with a
+name, the outputs it changes and a message for the student. When a comparison with the reference
+fails, the check calls :func:`diagnose` with the student's outputs and the inputs that were used;
+every variant is run on those very inputs, and the ones whose outputs equal the student's (within
+the check's tolerance) name the mistake: "your dW equals what you get when you ...".
+
+A variant that gives the reference's answer on these inputs says nothing (a regularisation mistake
+at ``reg = 0``, a class-count mistake when every class is present) and is skipped, so a match is
+never a coincidence with the correct answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from worker.checks.compare import rel_error
+
+# How close the student's output must be to a variant's. Variants are computed in float64 like the
+# reference, and students' correct code agrees with the reference to ~1e-12; the margin allows other
+# summation orders while staying far below the size of any catalogued mistake.
+MATCH_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One catalogued mistake.
+
+    ``compute`` takes the same inputs as the reference function it varies and returns outputs in the
+    same form (``(loss, dW)`` for the linear losses; ``(loss, grads)`` or ``scores`` for the net).
+    ``does`` completes "... equals what you get when you <does>"; ``fix`` says what to do instead.
+    ``outputs`` names the outputs the mistake changes (``"loss"``, ``"grad"``, ``"scores"``, or a
+    gradient key such as ``"W1"``). ``functions`` restricts it to some of the assignment's functions
+    (empty: all). ``applies`` may refuse inputs where the variant is undefined (a transposed ``dW``
+    when ``D != C``).
+    """
+
+    id: str
+    does: str
+    fix: str
+    outputs: tuple[str, ...]
+    compute: Callable[..., Any]
+    kind: str = "loss"  # which reference function it varies: "loss" (loss and gradient) or "scores"
+    functions: tuple[str, ...] = ()
+    applies: Callable[..., bool] | None = None
+
+
+@dataclass
+class Diagnosis:
+    """What :func:`diagnose` found: the matching mistakes, best first."""
+
+    matches: list[Mistake] = field(default_factory=list)
+    partial: list[Mistake] = field(default_factory=list)  # match the failing output only
+
+    def hint(self, what: str) -> str | None:
+        """The message for the student, or None when no variant matches."""
+        found = self.matches or self.partial
+        if not found:
+            return None
+        first = found[0]
+        verb = "equal" if " and " in what else "equals"
+        text = f"Your {what} {verb} what you get when you {first.does}: {first.fix}."
+        if len(found) > 1:
+            others = "; or when you ".join(m.does for m in found[1:3])
+            text += f" (It also equals what you get when you {others}.)"
+        return text
+
+    def ids(self) -> list[str]:
+        return [m.id for m in self.matches or self.partial]
+
+
+def _outputs_of(value: Any) -> dict[str, Any]:
+    """A variant's or the reference's outputs as a flat mapping: loss, grad (or grad keys), scores."""
+    if isinstance(value, tuple) and len(value) == 2:
+        loss, grad = value
+        out: dict[str, Any] = {"loss": float(loss)}
+        if isinstance(grad, Mapping):
+            for key, v in grad.items():
+                out[str(key)] = np.asarray(v, dtype=np.float64)
+        else:
+            out["grad"] = np.asarray(grad, dtype=np.float64)
+        return out
+    return {"scores": np.asarray(value, dtype=np.float64)}
+
+
+def _same(a: Any, b: Any, tol: float) -> bool:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return False
+    return rel_error(a, b) <= tol
+
+
+def diagnose(mistakes: Iterable[Mistake], function: str, kind: str, args: tuple[Any, ...],
+             student: Mapping[str, Any], expected: Mapping[str, Any], failing: Iterable[str],
+             *, tol: float = MATCH_TOL) -> Diagnosis:
+    """Run every applicable variant on ``args`` and keep those that reproduce the student's outputs.
+
+    ``student`` and ``expected`` map output names (``loss``, ``grad``, ``W1``, ``scores``, ...) to
+    values; ``failing`` names the outputs that failed the check. A variant matches when it differs
+    from the reference on a failing output and equals the student there; it is a full match when it
+    also equals the student on every other output given.
+    """
+    failing = [f for f in failing if f in student]
+    result = Diagnosis()
+    if not failing:
+        return result
+    for mistake in mistakes:
+        if mistake.kind != kind or (mistake.functions and function not in mistake.functions):
+            continue
+        if mistake.applies is not None and not mistake.applies(*args):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                outputs = _outputs_of(mistake.compute(*(a.copy() if isinstance(a, np.ndarray) else
+                                                        _copy(a) for a in args)))
+        except Exception:  # noqa: BLE001 - a variant undefined on these inputs says nothing
+            continue
+        informative = [f for f in failing if f in outputs and f in expected
+                       and not _same(outputs[f], expected[f], tol)]
+        if not informative or not all(_same(student[f], outputs[f], tol) for f in informative):
+            continue
+        others = [k for k in student if k not in informative and k in outputs]
+        if all(_same(student[k], outputs[k], tol) for k in others):
+            result.matches.append(mistake)
+        else:
+            result.partial.append(mistake)
+    return result
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in value.items()}
+    return value
