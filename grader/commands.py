@@ -272,6 +272,27 @@ def _set_disabled(email: str, disabled: bool) -> None:
         click.echo(f"{user.email} is {'disabled (every session and token ended)' if disabled else 'enabled'}")
 
 
+@users_group.command("password")
+@click.argument("email")
+@click.option("--password", default=None, help="Default: a random one, printed once.")
+def users_password_cmd(email: str, password: str | None) -> None:
+    """Set a new password for EMAIL (a forgotten one); their sessions and tokens end."""
+    import secrets
+
+    from grader import auth
+
+    generated = password is None
+    password = password if password is not None else secrets.token_urlsafe(12)
+    with _AppSession() as (_app, session):
+        user = auth.find_user(session, email)
+        if user is None:
+            _fail(f"no user with the email {email!r}", 2)
+        auth.change_password(session, user, password)
+        session.commit()
+        click.echo(f"new password for {user.email}" + (f": {password}" if generated else "")
+                   + "; their sessions and tokens have ended")
+
+
 @users_group.command("disable")
 @click.argument("email")
 def users_disable_cmd(email: str) -> None:

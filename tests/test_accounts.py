@@ -271,6 +271,10 @@ def test_the_cli_disables_and_enables_users(course, monkeypatch):
     assert runner.invoke(main, ["users", "enable", "alice@example.edu"]).exit_code == 0
     assert api_login(app.test_client(), "alice@example.edu", PASSWORD).status_code == 201
     assert runner.invoke(main, ["users", "disable", "nobody@example.edu"]).exit_code == 2
+    reset = runner.invoke(main, ["users", "password", "alice@example.edu", "--password", "reset by staff 1"])
+    assert reset.exit_code == 0, reset.output
+    assert app.test_client().get("/api/v1/me", headers=people.headers("alice")).status_code == 401
+    assert api_login(app.test_client(), "alice@example.edu", "reset by staff 1").status_code == 201
 
 
 def test_the_student_cli_changes_the_password_and_lists_and_revokes_tokens(course, monkeypatch, tmp_path):
