@@ -5,9 +5,10 @@ free port) on the embedded defaults (SQLite, the filesystem broker); a real
 ``grader worker`` process grades. A student downloads the starter, uploads a
 buggy SVM through the form, watches it get graded and reads the report down
 to the gradient-error picture; an instructor sorts the gradebook, regrades an
-assignment and downloads the CSV. Screenshots go to ``test-artifacts/``;
-with ``UPDATE_SCREENSHOTS=1`` (or when missing) the README's two are refreshed
-in ``docs/screenshots/``.
+assignment and downloads the CSV. Every check is on the page itself (its
+text, the DOM, the elements' boxes); screenshots are artefacts for people and
+go to ``test-artifacts/``; with ``UPDATE_SCREENSHOTS=1`` the README's two are
+refreshed in ``docs/screenshots/``.
 
 Chromium comes from the system (``make test`` installs Debian's package);
 without it these tests FAIL, they never skip.
@@ -19,6 +20,7 @@ import csv
 import io
 import os
 import re
+import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -34,8 +36,10 @@ from service_fixtures import (
     iso,
     make_app,
     make_course,
+    Process,
     now,
     start_worker,
+    wait_for,
     wait_for_heartbeat,
 )
 
@@ -53,10 +57,11 @@ TIMEOUT_MS = 60_000
 
 
 class Site:
-    def __init__(self, base: str, app: Any, course: Path) -> None:
+    def __init__(self, base: str, app: Any, course: Path, worker: Process) -> None:
         self.base = base
         self.app = app
         self.course = course
+        self.worker = worker
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -116,7 +121,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     thread.start()
     try:
         wait_for_heartbeat(app, timeout=60, process=worker)
-        yield Site(f"http://127.0.0.1:{server.server_port}", app, course)
+        yield Site(f"http://127.0.0.1:{server.server_port}", app, course, worker)
     finally:
         server.shutdown()
         worker.stop()
@@ -150,7 +155,7 @@ def shoot(page: Any, name: str, *, full_page: bool = True, clip: dict[str, float
     page.screenshot(path=str(path), full_page=full_page, clip=clip)
     if readme:
         target = README_SHOTS / f"{name}.png"
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1" or not target.exists():
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             README_SHOTS.mkdir(parents=True, exist_ok=True)
             _small_png(path, target)
     return path
@@ -189,6 +194,42 @@ def no_horizontal_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def box_of(locator: Any) -> dict[str, float]:
+    """The element's box in page coordinates (what a full-page screenshot shows), required to be laid out."""
+    assert locator.count() == 1, f"{locator} matches {locator.count()} elements"
+    box = locator.evaluate("e => { const r = e.getBoundingClientRect(); "
+                           "return {x: r.left + window.scrollX, y: r.top + window.scrollY, "
+                           "width: r.width, height: r.height}; }")
+    assert box["width"] > 0 and box["height"] > 0, f"{locator} is not laid out: {box}"
+    return box
+
+
+def inside(box: dict[str, float], clip: dict[str, float]) -> bool:
+    return (box["x"] >= clip["x"] and box["y"] >= clip["y"] and box["x"] + box["width"] <= clip["x"] + clip["width"]
+            and box["y"] + box["height"] <= clip["y"] + clip["height"])
+
+
+def pool_process(worker: Process) -> int:
+    """The pid of the worker's pool process (the one that grades): the child of the Celery main process
+    that has started the sandbox's fork server."""
+    def find() -> int | None:
+        parents: dict[int, int] = {}
+        commands: dict[int, str] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+                except OSError:
+                    continue
+                parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        pools = {parents[pid] for pid, command in commands.items()
+                 if "worker.sandbox.forkserver" in command and parents.get(parents[pid]) == worker.popen.pid}
+        return pools.pop() if len(pools) == 1 else None
+
+    return int(wait_for(find, 60, "the worker's pool process and its sandbox fork server"))
+
+
 # --------------------------------------------------------------------------- the student
 
 
@@ -217,16 +258,28 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     # The student's file is called linear_svm.py on their disk; its content is the fixture with a bug.
     page.get_by_label("Your linear_svm.py").set_input_files(
         files=[{"name": "linear_svm.py", "mimeType": "text/x-python", "buffer": BUGGY.read_bytes()}])
-    page.get_by_role("button", name="Submit for grading").click()
-    page.wait_for_url(re.compile(r".*/submissions/\d+$"))
-    submission_url = page.url
-    assert page.get_by_text(re.compile(r"Submission #\d+ received: linear_svm.py")).is_visible()
-    if page.locator("#live").count():  # still queued or running: the live status is shown (and updates itself)
-        assert page.locator("[data-live-message]").inner_text().startswith(("Queued", "Grading now", "Graded"))
+    # The worker's pool process is held (SIGSTOP) until the page has shown the submission waiting, so the live
+    # status is always there to check, however fast the grading or slow the browser.
+    pool = pool_process(site.worker)
+    os.kill(pool, signal.SIGSTOP)
+    try:
+        page.get_by_role("button", name="Submit for grading").click()
+        page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+        submission_url = page.url
+        assert page.get_by_text(re.compile(r"Submission #\d+ received: linear_svm.py")).is_visible()
+        live = page.locator("#live")
+        assert live.is_visible() and live.get_attribute("aria-live") == "polite"
+        assert page.locator("#status-badge").inner_text() == "Queued"
+        assert page.locator("[data-live-message]").inner_text().startswith(
+            "Queued: next in line; expected to be graded within about ")
+        assert "The report appears here once the grading is done." in page.locator("section.report").inner_text()
         shoot(page, "student-live-status", full_page=False)
+    finally:
+        os.kill(pool, signal.SIGCONT)
 
-    # The page reloads itself once the grading is done.
+    # The page follows the grading by itself and reloads once it is done: nobody touches it meanwhile.
     page.locator(".big-score").wait_for(timeout=TIMEOUT_MS)
+    assert page.url == submission_url
     assert page.locator("#live").count() == 0
     summary = page.locator(".report-summary").inner_text()
     assert "/ 33 points" in summary  # the hidden test's 2 points are not shown
@@ -257,8 +310,21 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     assert "def svm_loss_naive(W, X, y, reg):" in code.inner_text()
 
     page.evaluate("window.scrollTo(0, 0)")  # the code panel is sticky: a scrolled page would shift it
+    # The README's picture (the clip below) must show what its caption promises: the score, the first failing
+    # test with its hint, its measured error against the tolerance, the worst entries and the heatmap, and the
+    # student's code beside the report.
+    # The picture ends below the worst entries' table; it must stay a picture, not a scroll (at most 2,000 px).
+    worst_box = box_of(table)
+    clip = {"x": 0, "y": 0, "width": 1280, "height": round(worst_box["y"] + worst_box["height"] + 20)}
+    assert clip["height"] <= 2000, f"the first failing test's details end {clip['height']} px down the page"
+    report_box, code_box = box_of(page.locator("section.report")), box_of(code)
+    for what in (page.locator(".big-score"), page.locator(".report-summary"), first.locator(".hint"),
+                 first.locator(".comparison"), table, heatmap, page.locator("aside.code .code-title")):
+        assert inside(box_of(what), clip), f"{what} is outside the README's screenshot"
+    assert code_box["x"] >= report_box["x"] + report_box["width"]  # beside the report, to its right
+    assert code_box["y"] < clip["height"] / 4  # from the top of the report on
     shoot(page, "student-report-full")
-    shoot(page, "student-report", clip={"x": 0, "y": 0, "width": 1280, "height": 1620}, readme=True)
+    shoot(page, "student-report", clip=clip, readme=True)
 
     # History: the submission is listed on the assignment page with its score.
     page.goto(site.url("/assignments/svm"))
@@ -275,6 +341,10 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     mobile.goto(submission_url)
     assert no_horizontal_scroll(mobile)
     assert mobile.locator("svg.heatmap").first.bounding_box()["width"] <= 390
+    # One column: the code comes after the report, not beside it.
+    phone_report, phone_code = box_of(mobile.locator("section.report")), box_of(mobile.locator("aside.code"))
+    assert phone_code["y"] >= phone_report["y"] + phone_report["height"]
+    assert phone_report["width"] <= 390 and phone_code["width"] <= 390
     shoot(mobile, "student-report-phone", full_page=False)
     mobile.locator("#test-naive_reg_known_value svg.heatmap").scroll_into_view_if_needed()
     shoot(mobile, "student-report-phone-heatmap", full_page=False)
@@ -309,6 +379,13 @@ def test_an_instructor_sorts_the_gradebook_regrades_and_downloads_the_csv(site: 
     assert header.get_attribute("aria-sort") == "descending"
     order = students()
     assert order.index("bob@example.edu") < order.index("carol@example.edu")  # 35 before the half-reg bug
+    # The README's picture (the whole page) shows the whole table: every column inside the window's width,
+    # the late mark and the sorted column's score legible.
+    table = page.locator("#gradebook")
+    table_box = box_of(table)
+    assert table_box["x"] >= 0 and table_box["x"] + table_box["width"] <= 1280
+    assert no_horizontal_scroll(page)
+    assert box_of(late)["width"] > 0
     shoot(page, "gradebook", readme=True)
     header.get_by_role("link").click()
     page.wait_for_url(re.compile(r".*sort=svm&dir=asc"))
@@ -360,10 +437,14 @@ def test_an_instructor_sorts_the_gradebook_regrades_and_downloads_the_csv(site: 
     context.close()
 
 
-def test_the_readme_screenshots_exist_and_are_small() -> None:
-    for name in ("student-report", "gradebook"):
-        path = README_SHOTS / f"{name}.png"
-        assert path.is_file(), f"{path} is missing: run the browser tests"
+def test_the_readme_pictures_are_in_the_repository_and_small() -> None:
+    """The README's images are committed files (the browser tests rewrite them only with UPDATE_SCREENSHOTS=1,
+    never because one is missing): a link to a missing picture fails here."""
+    readme = (ROOT / "README.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    assert sorted(linked) == ["docs/screenshots/gradebook.png", "docs/screenshots/student-report.png"]
+    for link in linked:
+        path = ROOT / link
+        assert path.is_file(), f"{link} is linked from the README but missing (UPDATE_SCREENSHOTS=1 makes it)"
         assert path.stat().st_size < 300_000
-        assert f"docs/screenshots/{name}.png" in (ROOT / "README.md").read_text()
 
