@@ -10,19 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from service_fixtures import (  # noqa: F401 - fixtures
-    FAST_RELIABILITY,
-    People,
-    app,
-    client,
-    fresh_postgres,
-    make_app,
-    people,
-    postgres_url,
-    svm_file,
-    upload,
-)
+from service_fixtures import People, make_app, svm_file, upload
 
 from grader import submissions
 

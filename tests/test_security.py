@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from service_fixtures import PASSWORD, People, make_app, svm_file, upload
 
 from grader import auth, submissions
-from grader.models import Submission
 
 HUGE = "99999999999999999999999"
 

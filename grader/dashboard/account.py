@@ -22,7 +22,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from grader import auth
 from grader.context import db_session, state
-from grader.errors import Forbidden, Invalid, LoginLocked, NotFound, RateLimited, Unauthorized
+from grader.errors import Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from grader.models import User
 
 bp = Blueprint("account", __name__)
