@@ -54,13 +54,19 @@ from worker.engine import grade
 from worker.sandbox import Limits, StudentProcess
 from worker.sandbox.hardened import ForkServerLauncher, hidden_paths, kept_paths
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0,
-                                reason="the hardened sandbox's full set of layers needs Linux and root")
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_root_on_linux() -> None:
+    """Not root (or not Linux) is a failure with the reason, never a silent skip of the whole suite."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.fail("the hostile suite needs Linux and root (the hardened sandbox's full set of layers; CI runs "
+                    "as root)", pytrace=False)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORRECT = (ROOT / "tests" / "submissions" / "svm" / "correct_loops.py").read_text()
 REAL_REFERENCE = ROOT / "assignments" / "svm" / "reference.py"
 SEED = 11
+SLOT_SECONDS = 60
 
 FAST = Limits(call_seconds=2, total_seconds=20, memory_mb=512, disk_mb=16, processes=16)
 NET = Limits(call_seconds=8, total_seconds=40, memory_mb=512, disk_mb=16, processes=16)  # imports psycopg, redis
@@ -194,7 +200,7 @@ def _walk(root: str, depth: int | None, out: dict[str, tuple], skip: set[str]) -
     for entry in entries:
         path = entry.path
         if path in skip or entry.name in ("__pycache__", ".pytest_cache", ".git", ".venv", "venv", ".mypy_cache",
-                                           ".ruff_cache") or entry.name.endswith(".egg-info"):
+                                           ".ruff_cache", "test-artifacts") or entry.name.endswith(".egg-info"):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
@@ -287,6 +293,29 @@ def wait_for_no_jobs(env: Env, timeout: float = 5.0) -> float:
         if time.monotonic() - started > timeout:
             raise AssertionError(f"job processes outlived the grading by {timeout} s: {left}")
         time.sleep(0.02)
+
+
+def victim_pid_alive(pids: set[int]) -> bool:
+    return any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def wait_for_warm_job(launcher: ForkServerLauncher, timeout: float = 20.0) -> int:
+    """The server's warm job, once it has finished preparing (its own mount namespace with the fresh /proc
+    mounted over the host's: the last mount of ``jail.prepare_job``)."""
+    server_ns = os.readlink(f"/proc/{launcher.server_pid}/ns/mnt")
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid, (_, uid) in descendants(launcher.server_pid).items():
+            try:
+                if uid != 0 or os.readlink(f"/proc/{pid}/ns/mnt") == server_ns:
+                    continue
+                mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+            except OSError:
+                continue
+            if sum(1 for line in mounts if line.split()[4] == "/proc" and " - proc " in line) >= 2:
+                return pid
+        assert time.monotonic() < deadline, "the sandbox server never had a prepared warm job"
+        time.sleep(0.01)
 
 
 def redis_connections() -> int | None:
@@ -610,7 +639,8 @@ def assert_no_leak(env: Env, report: dict[str, Any], allow: tuple[str, ...] = ()
 
 
 def run(env: Env, source: str, *, mode: str = "check", limits: Limits = FAST, max_seconds: float | None = None,
-        network: bool = False, watch: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> Outcome:
+        network: bool = False, watch: tuple[str, ...] = (), allow: tuple[str, ...] = (),
+        after_grading: Any = None) -> Outcome:
     """Grade ``source`` and check every invariant of the module docstring. ``watch``: host paths the attack
     tries to create or change; they must not exist afterwards (or keep their content)."""
     watched = {p: _fingerprint(p) for p in watch}
@@ -618,16 +648,23 @@ def run(env: Env, source: str, *, mode: str = "check", limits: Limits = FAST, ma
     ipc_before = sysv_ipc_keys()
     redis_before = redis_connections() if network else None
     pg_before = postgres_sessions() if network else None
+    if network:  # a probe that returns nothing would turn these checks into no-ops: fail instead
+        assert redis_before is not None, "Redis's connection counter is unreadable at 127.0.0.1:6379 (CI starts Redis)"
+        assert pg_before is not None, "PostgreSQL's session counters are unreadable at 127.0.0.1:5432 (psql, CI)"
     started = time.monotonic()
     report = grade("svm", {"linear_svm.py": source}, seed=SEED, mode=mode, launcher=env.launcher, limits=limits)
     elapsed = time.monotonic() - started
+    if after_grading is not None:
+        after_grading()
     if network:
         redis_after = redis_connections()
+        assert redis_after is not None, "Redis's connection counter became unreadable during the attack"
         if redis_before is not None:
             assert redis_after == redis_before + 1, (
                 f"Redis accepted {redis_after - redis_before - 1} connection(s) during the attack (any other "
                 "process using this Redis at the same time counts too)")
         pg_after = postgres_sessions()
+        assert pg_after is not None, "PostgreSQL's session counters became unreadable during the attack"
         if pg_before is not None and pg_after is not None:
             assert new_postgres_sessions(pg_before, pg_after) == 0, (
                 f"PostgreSQL counted new sessions during the attack: {pg_before} -> {pg_after} (any other "
@@ -638,6 +675,8 @@ def run(env: Env, source: str, *, mode: str = "check", limits: Limits = FAST, ma
     assert elapsed < bound, f"grading took {elapsed:.1f} s (bound {bound} s)"
     assert_no_leak(env, report, allow)
     cleanup = wait_for_no_jobs(env)
+    # Issue 10: no hostile submission holds a slot for more than 60 s (the grading, then its job's clean-up).
+    assert elapsed + cleanup < SLOT_SECONDS, f"the submission held a slot for {elapsed + cleanup:.1f} s"
     after = snapshot(env)
     problems = diff(before, after, tuple(env.all_markers.values()))
     assert not problems, "files changed outside the job:\n" + "\n".join(problems[:40])
@@ -944,17 +983,32 @@ def test_concurrent_job_cannot_see_or_touch_another(env: Env) -> None:
     """A second job running at the same time (another slot) is invisible: /proc, kill and its memory."""
     mark = _marker("PEER")
     h1, h2 = _split_hex(mark)
-    victim = _subst(VICTIM, {"H1": h1, "H2": h2}) + "\n" + CORRECT.replace(
-        "import numpy as np", "import numpy as np\nimport time\ntime.sleep(1.5)", 1)
+    # The victim holds its slot at import until the test releases it with SIGUSR1, so the attack always runs
+    # while the victim is alive, however slow the machine (no sleep standing in for synchronisation).
+    hold = ("import signal as _signal\n_signal.pthread_sigmask(_signal.SIG_BLOCK, [_signal.SIGUSR1])\n"
+            "_HELD = _signal.sigtimedwait([_signal.SIGUSR1], 50)\n")
+    victim = _subst(VICTIM, {"H1": h1, "H2": h2}) + "\n" + hold + CORRECT
     peer: dict[str, Any] = {}
+    before = set(job_processes(env))
 
     def grade_victim() -> None:
         peer["report"] = grade("svm", {"linear_svm.py": victim}, seed=SEED, mode="check", launcher=env.launcher,
-                               limits=Limits(call_seconds=5, total_seconds=30, memory_mb=512))
+                               limits=Limits(call_seconds=55, total_seconds=90, memory_mb=512))
 
     thread = threading.Thread(target=grade_victim)
     thread.start()
-    time.sleep(0.4)  # the victim is importing (sleeping) in its own slot now
+    deadline = time.monotonic() + 20
+    while not (victims := set(job_processes(env)) - before):  # the victim's job runs under a slot's uid
+        assert thread.is_alive() and time.monotonic() < deadline, "the victim's job never started"
+        time.sleep(0.01)
+    (victim_pid,) = victims
+    victim_start = Path(f"/proc/{victim_pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+    def release_victim() -> None:
+        stat = Path(f"/proc/{victim_pid}/stat").read_text()
+        assert stat.rsplit(")", 1)[1].split()[19] == victim_start, "the victim was gone before the attack ended"
+        os.kill(victim_pid, signal.SIGUSR1)
+
     env.extra_markers["peer"] = mark
     body = r'''
 import glob, signal
@@ -985,8 +1039,12 @@ res["shm"] = _libc().shmget(0x5EED, 0, 0)
 return res
 '''
     try:
-        out = run(env, attack(env, body), limits=Limits(call_seconds=5, total_seconds=30, memory_mb=512))
+        out = run(env, attack(env, body), limits=Limits(call_seconds=5, total_seconds=30, memory_mb=512),
+                  after_grading=release_victim)
     finally:
+        if thread.is_alive() and victim_pid_alive(victims):
+            for pid in victims:
+                os.kill(pid, signal.SIGUSR1)
         thread.join(60)
     res = out.result
     assert res["visible pids"] == [1], res["visible pids"]
@@ -998,6 +1056,7 @@ return res
     assert res["files"]["found"] == {} and res["shm"] == -1, res
     victim_report = peer["report"]
     assert_full_marks(victim_report)  # the peer was not disturbed
+    assert "_HELD" not in victim_report["student_output"]
     assert_no_leak(env, victim_report, allow=("peer",))
 
 
@@ -1496,9 +1555,10 @@ return res
     res = out.result
     assert blocked(res["timer thread"]) and blocked(res["daemon fork"])
     assert_full_marks(out.report)
-    time.sleep(2.5)  # past the alarm: nothing may have fired anywhere
-    assert not os.path.exists("/tmp/hostile-late") and not os.path.exists("/dev/shm/hostile-late")
+    # Nothing can fire later: no process of the job is left (the server is a subreaper, so an orphan would
+    # still be its descendant). Observed, rather than sleeping past the alarm and hoping the machine was fast.
     assert job_processes(env) == {}
+    assert not os.path.exists("/tmp/hostile-late") and not os.path.exists("/dev/shm/hostile-late")
     assert "LATE WRITE" not in out.report["student_output"]
     nxt = grade("svm", {"linear_svm.py": CORRECT}, seed=SEED, mode="check", launcher=env.launcher, limits=FAST)
     assert_full_marks(nxt)
@@ -1595,7 +1655,9 @@ return 0.0, np.zeros(W.shape)
     out = run(env, naive_with(env, body), limits=limits, max_seconds=40)  # room for the kernel's reclaim
     first = out.tests["naive_loss_at_zero"]
     assert first["status"] == "error", first
-    assert "memory limit" in first["output"] or "MemoryError" in first["output"], first["output"]
+    # memfd_create is not on the seccomp allowlist (ENOSYS); were it allowed, the memory cgroup stops it.
+    assert "memory limit" in first["output"] or "MemoryError" in first["output"] \
+        or "[Errno 38] Function not implemented" in first["output"], first["output"]
     assert_vectorized_fine(out.report)
 
 
@@ -1683,9 +1745,10 @@ def test_huge_stdout(env: Env) -> None:
     out = run(env, naive_with(env, body), max_seconds=15)
     report = out.report
     assert len(report["student_output"].encode()) <= FAST.output_bytes
-    assert report["student_output_truncated_bytes"] >= (60 << 20) - FAST.output_bytes
-    assert "bytes more than" in report["output"]
-    assert_full_marks(report)
+    # Past the run's stop limit the job is stopped and the remaining tests fail at once (issue 10).
+    assert report["student_output_truncated_bytes"] >= FAST.output_stop_bytes - FAST.output_bytes
+    assert "Grading stopped early: the code printed more than 16 MB" in report["output"], report["output"]
+    assert out.tests["naive_loss_at_zero"]["details"]["kind"] == "output"
 
 
 def test_huge_exception_message(env: Env) -> None:
@@ -1806,7 +1869,7 @@ def test_close_the_answer_channel(env: Env) -> None:
                  "    os.write(4, struct.pack('>Q', len(h) + 8) + b'GRD1' + struct.pack('>I', len(h)) + h)\n"
                  "return svm_loss_vectorized(W, X, y, reg)", "invalid answer", id="frames-for-every-seq"),
     pytest.param("os.write(4, b'\\xff' * 8 + b'GRD1')\nreturn svm_loss_vectorized(W, X, y, reg)",
-                 "more than the", id="huge-length-prefix"),
+                 "was not read", id="huge-length-prefix"),
     pytest.param("os.write(4, b'\\x00' * 7 + b'\\x05GRD1x')\nreturn svm_loss_vectorized(W, X, y, reg)",
                  "invalid answer", id="truncated-header"),
     pytest.param("try:\n    os.write(3, b'x' * 100)\nexcept OSError:\n    pass\nos.write(4, b'\\x00' * 8)\n"
@@ -1817,8 +1880,13 @@ def test_forged_frames_on_the_channel(env: Env, body: str, needle: str) -> None:
     first = out.tests["naive_loss_at_zero"]
     assert first["status"] == "error" and first["score"] == 0, first
     assert needle in first["output"], first["output"]
-    assert first["details"]["kind"] == "protocol"
-    assert_vectorized_fine(out.report)
+    if first["details"]["kind"] == "too_large":  # garbage read as a length prefix: refused unread, this call only
+        assert_vectorized_fine(out.report)
+        return
+    # Anything else written to the channel is tampering: the run fails with the reason, nothing counts.
+    assert first["details"]["kind"] == "tampering", first
+    assert out.report["tampering"] is True and out.report["score"] == 0
+    assert all(t["status"] != "passed" for t in out.report["tests"])
 
 
 def test_timer_writes_forged_frames_after_the_call(env: Env) -> None:
@@ -1837,12 +1905,13 @@ return {"timer": "armed"}
 '''
     out = run(env, attack(env, body))
     report = out.report
-    # The poisoned process gives invalid answers until it is replaced; the grading completes, and any
-    # failure is a protocol error, never a forged pass or a crash of the grader.
+    # The first forged frame is tampering: the grading stops with that reason and nothing counts, never a
+    # forged pass or a crash of the grader.
     for t in report["tests"]:
         if t["status"] == "error":
-            assert t["details"]["kind"] in ("protocol", "timeout", "crashed"), t
-    assert any(t["details"].get("kind") == "protocol" for t in report["tests"]), \
+            assert t["details"]["kind"] in ("tampering", "timeout", "crashed"), t
+    assert report["tampering"] is True and report["score"] == 0, report["output"]
+    assert any(t["details"].get("kind") == "tampering" for t in report["tests"]), \
         [(t["id"], t["status"]) for t in report["tests"]]
 
 
@@ -2060,7 +2129,7 @@ def _late_tree_leak(env: Env, create_before_start: bool) -> tuple[dict[str, Any]
     try:
         launcher = ForkServerLauncher()
         launcher.start()
-        time.sleep(1.0)  # the server has forked and prepared its warm job by now
+        wait_for_warm_job(launcher)  # observed: the server has forked and prepared its warm job
         tree.mkdir(exist_ok=True)
         tree.chmod(0o755)
         secret_file = tree / "grader.sqlite3"

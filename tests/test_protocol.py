@@ -95,9 +95,13 @@ def test_python_scalars_roundtrip(value: Any) -> None:
     assert same(out, value), (value, out)
 
 
-def test_int_beyond_64_bits_becomes_float() -> None:
-    out = roundtrip(2**70)
-    assert type(out) is float and out == float(2**70)
+def test_int_beyond_64_bits_travels_exactly() -> None:
+    """A large integer arrives as itself (the checks turn one too large for a float into a clear failure,
+    issue 16); one too long for JSON readers (over 12,000 bits) arrives as a Foreign "int"."""
+    assert roundtrip(2**70) == 2**70 and type(roundtrip(2**70)) is int
+    assert roundtrip(10**400) == 10**400
+    huge = roundtrip(1 << 20000)
+    assert isinstance(huge, Foreign) and huge.type == "int" and "20001 bits" in huge.note
 
 
 def test_long_string_is_capped() -> None:

@@ -127,8 +127,11 @@ def check_syntax(filename: str, source: str, sink: _WarningSink | None = None) -
         # compile() also finds what only the compiler reports ('return' outside a function, ...);
         # it executes nothing.
         with _captured_warnings(sink):
-            compile(source, filename, "exec", dont_inherit=True)
-            return ast.parse(source, filename=filename)
+            tree = ast.parse(source, filename=filename)
+            # Compiling the tree (not the text again) also finds what only the compiler reports, without
+            # tokenising twice (which would repeat every warning).
+            compile(tree, filename, "exec", dont_inherit=True)
+            return tree
     except SyntaxError as exc:
         where = f"{filename}, line {exc.lineno}" if exc.lineno else filename
         text = (exc.text or "").rstrip("\n")

@@ -38,7 +38,18 @@ def expect_float(value: Any, what: str, *, finite: bool = True, hint: str | None
         value = value.reshape(())[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise CheckFailed(f"{what} should be a float, but it is {type_name(value)}")
-    out = float(value)
+    if isinstance(value, int) and abs(value) >= 2**1024:
+        try:
+            digits = f"{len(str(abs(value)))} digits"
+        except ValueError:  # more digits than Python converts to text
+            digits = f"about {int(value.bit_length() * 0.30103) + 1} digits"
+        raise CheckFailed(f"{what} is an integer with {digits}, too large to be a float",
+                          details={"value": "integer too large"})
+    try:
+        out = float(value)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise CheckFailed(f"{what} should be a float, but it cannot be converted to one "
+                          f"({type(exc).__name__})") from None
     if finite and not np.isfinite(out):
         raise CheckFailed(f"{what} is {out}, not a finite number", hint=hint, details={"value": str(out)})
     return out

@@ -19,6 +19,7 @@ Answers: {"seq", "ok": true, "value"} or {"seq", "ok": false, "error": {...}}.
 from __future__ import annotations
 
 import contextlib
+import io
 import linecache
 import os
 import random
@@ -69,6 +70,7 @@ class Child:
         self.filenames: set[str] = set()
         self.store: dict[str, Any] = {}
         self.missing: str | None = None  # set by target() when the function itself is not there
+        self.null = _Discard()
 
     # ------------------------------------------------------------------ plumbing
     def serve(self) -> None:
@@ -166,8 +168,9 @@ class Child:
         args = [self.decode(a, arrays) for a in header.get("args", [])]
         kwargs = {k: self.decode(v, arrays) for k, v in header.get("kwargs", {}).items()}
         if header.get("quiet"):
-            # Timed calls measure computation, not printing: the prints go nowhere.
-            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            # Timed calls measure computation, not printing: the prints go nowhere (a sink opened once, so a
+            # call still works when the code has used up its descriptors).
+            with contextlib.redirect_stdout(self.null), contextlib.redirect_stderr(self.null):
                 result = func(*args, **kwargs)
         else:
             result = func(*args, **kwargs)
@@ -225,6 +228,16 @@ class Child:
     def op_seed(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         np.random.seed(header["seed"])
         random.seed(header["seed"])
+
+
+class _Discard(io.TextIOBase):
+    """A text sink that keeps nothing (no descriptor needed)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
 
 
 def _flush_std() -> None:

@@ -189,29 +189,33 @@ class _Server:
         self.warm = (pid, ours)
 
     def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
+        """Hand a warm job (one made now if none is ready, or if it died) the slot and the channel.
+
+        The server moves the job into the slot's cgroup *before* the job gets its channel, so no student
+        code ever runs outside it, and the job needs no view of /sys/fs/cgroup (hidden from it: the
+        cgroups of other slots, their memory use and limits, are not the job's business)."""
         slot, limits = int(request["slot"]), dict(request["limits"])
         if self.cfg.cgroups is not None:
             self.cfg.cgroups.prepare(slot, limits["memory_bytes"], limits["processes"])
-        if self.warm is not None:
+        for _ in range(2):
+            if self.warm is None:
+                self.make_warm()
+            assert self.warm is not None
             pid, sock = self.warm
             self.warm = None
             try:
+                if self.cfg.cgroups is not None:
+                    self.cfg.cgroups.join(slot, pid)
                 socket.send_fds(sock, [json.dumps({"slot": slot, "limits": limits}).encode()], fds)
                 return pid
             except OSError:
-                pass  # the warm job died: start one the slow way
+                try:  # the warm job died: make another
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             finally:
                 sock.close()
-        pid = self._fork()
-        if pid == 0:
-            from worker.sandbox.jail import prepare_job, setup_failed
-
-            try:
-                prepare_job(self.cfg, self.pid)
-            except BaseException as exc:  # noqa: BLE001
-                setup_failed(exc, fds[2])
-            self._serve_job(slot, limits, fds)
-        return pid
+        raise OSError("no job could be started")
 
     # ------------------------------------------------------------------ the loop
     def reap(self) -> None:

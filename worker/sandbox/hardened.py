@@ -30,7 +30,9 @@ from typing import Any
 from worker.sandbox.launcher import ChildHandle, Limits, SandboxFailure, child_environment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_HIDDEN = ["/root", "/home", "/run", "/var/run", "/var/lib", "/srv", "/mnt", "/media", "/etc/ssl/private"]
+# /sys/fs/cgroup: every slot's limits and memory use (a job is moved into its slot by the server).
+DEFAULT_HIDDEN = ["/root", "/home", "/run", "/var/run", "/var/lib", "/srv", "/mnt", "/media", "/etc/ssl/private",
+                  "/sys/fs/cgroup"]
 MAX_SLOTS = 64
 
 

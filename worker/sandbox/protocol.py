@@ -189,8 +189,8 @@ def encode_value(value: Any, arrays: list[np.ndarray], depth: int = 0) -> dict[s
     if t is bool:
         return {"t": "bool", "v": value}
     if t is int:
-        if abs(value) > 2**63:
-            return {"t": "float", "v": _float_out(float(value))}
+        if value.bit_length() > 12_000:  # JSON readers refuse integers of more than 4,300 digits
+            return {"t": "object", "type": "int", "repr": "", "note": f"an integer of {value.bit_length()} bits"}
         return {"t": "int", "v": value}
     if t is float:
         return {"t": "float", "v": _float_out(value)}
