@@ -103,3 +103,34 @@ def test_the_api_shows_the_place_in_the_fair_queue(app, client, people):
     place = {sid: client.get(f"/api/v1/submissions/{sid}", headers=people.headers(
         "alice" if sid in a else "bob")).json["queue_position"] for sid in (*a, b)}
     assert place == {a[0]: 0, b: 1, a[1]: 2}
+
+
+def test_a_real_worker_grades_in_the_fair_order(tmp_path, fresh_postgres, redis_url, redis_prefix):
+    """Redis delivers a1 a2 a3 b1; one worker (one grading at a time) grades a1 b1 a2 a3."""
+    from service_fixtures import FAST_RELIABILITY, start_worker, wait_for_heartbeat, wait_for_status
+
+    from grader.models import Submission
+
+    settings = dict(database_url=fresh_postgres, broker_url=redis_url, broker_prefix=redis_prefix,
+                    queue=redis_prefix.rstrip(":"), instance_path=tmp_path / "instance", **FAST_RELIABILITY)
+    config = {k.upper(): v for k, v in settings.items()}
+    app = make_app(config.pop("INSTANCE_PATH"), **config)
+    people = People(app)
+    people.add("alice")
+    people.add("bob")
+    client = app.test_client()
+    ids = [upload(client, people.headers("alice")).json["id"] for _ in range(3)]
+    ids.append(upload(client, people.headers("bob")).json["id"])
+    a1, a2, a3, b1 = ids
+    worker = start_worker(tmp_path, "worker", **settings)
+    try:
+        wait_for_heartbeat(app, process=worker)
+        for sid in ids:
+            assert wait_for_status(app, sid, timeout=90, process=worker).status == "graded"
+    finally:
+        worker.stop()
+    with app.extensions["grader"].db.session() as session:
+        order = [s.id for s in session.query(Submission).order_by(Submission.started_at)]
+        assert all(s.attempts == 1 for s in session.query(Submission))
+    assert order == [a1, b1, a2, a3], worker.output()[-3000:]
+    assert "is fairer, grading it first" in worker.output()
