@@ -19,7 +19,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -124,6 +124,10 @@ def create_web_session(session: Session, user: User, *, lifetime: timedelta,
                        now: datetime | None = None) -> str:
     """A new page session for ``user``; returns the id for the cookie (only its SHA-256 is stored)."""
     now = now or utcnow()
+    # The user's ended sessions are of no use any more: dropped here, so the table stays small.
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id,
+                                             or_(WebSession.expires_at < now, WebSession.revoked_at < now))
+                    .execution_options(synchronize_session=False))
     sid = secrets.token_urlsafe(32)
     session.add(WebSession(id=token_digest(sid), user_id=user.id, created_at=now, expires_at=now + lifetime))
     session.flush()

@@ -512,8 +512,11 @@ def _wait(client: Any, submission_id: int, timeout: float) -> dict[str, Any]:
             warned = True
             click.echo(("\r\033[K" if tty else "") + "note: no grading worker is running right now; your "
                        "submission is stored and will be graded when one starts", err=True)
+        place = sub.get("queue_position")
+        shown = status if place is None else (f"{status}, next in line" if place == 0 else
+                                              f"{status}, {place} ahead of yours")
         if tty:
-            click.echo(f"\r\033[K{next(spin)} submission {submission_id}: {status} ({elapsed:.0f} s)",
+            click.echo(f"\r\033[K{next(spin)} submission {submission_id}: {shown} ({elapsed:.0f} s)",
                        nl=False, err=True)
         elif status != last_status:
             click.echo(f"submission {submission_id}: {status}", err=True)

@@ -320,3 +320,13 @@ def test_the_student_cli_changes_the_password_and_lists_and_revokes_tokens(cours
     saved = client_module.load_credentials()
     assert saved.token and flask_client.get("/api/v1/me", headers={"Authorization": f"Bearer {saved.token}"}
                                             ).status_code == 200
+
+
+def test_an_ipv6_client_cannot_dodge_the_limits_by_changing_address_within_its_64(tmp_path):
+    app = make_app(tmp_path / "instance", LOGIN_RATE_LIMIT="3/minute")
+    client = app.test_client()
+    codes = [api_login(client, f"user{i}@example.edu", "guess guess", {"REMOTE_ADDR": f"2001:db8:1:2::{i + 1:x}"})
+             .status_code for i in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    other = {"REMOTE_ADDR": "2001:db8:1:3::1"}  # another /64: another client
+    assert api_login(client, "user9@example.edu", "guess guess", other).status_code == 401

@@ -23,6 +23,7 @@ attempts go on rather than locking everyone out.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -43,6 +44,18 @@ ADDRESS_MESSAGE = "Too many login attempts from your network"
 ACCOUNT_MESSAGE = "Too many failed logins for this account"
 
 
+def client_network(address: str) -> str:
+    """The unit the limits count: an IPv4 address, or an IPv6 address's /64 (one machine usually has a
+    whole /64, so counting single IPv6 addresses would let it pick a fresh one for every attempt)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
+
+
 class LoginGuard:
     def __init__(self, limit: str, storage: Storage, *, max_failures: int, lockout_seconds: int) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
@@ -54,6 +67,7 @@ class LoginGuard:
 
     def _keys(self, email: str, address: str) -> list[tuple[str, int, int, str]]:
         """(key, limit, window seconds, message) for every counter one attempt is charged to."""
+        address = client_network(address)
         account = hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
         keys = [(f"addr/{item.amount}/{item.get_expiry()}/{address}", item.amount, item.get_expiry(),
                  ADDRESS_MESSAGE) for item in self.items]
