@@ -51,7 +51,9 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         from worker.checks.context import Outcome
 
         def _draw(ctx):
-            return Outcome("drew", {"value": float(ctx.rng.random()), "seed_int": ctx.seed_int()})
+            value = float(ctx.rng.random())
+            shared = ctx.memo("shared", lambda: float(ctx.rng.random()))
+            return Outcome("drew", {"value": value, "ctx_seed": ctx.seed, "shared": shared})
 
         shown = secret = later = _draw
     '''))
@@ -63,10 +65,23 @@ def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "probe"
 
 
-def _values(assignment: str, seed: int) -> dict[str, float]:
+def _details(assignment: str, seed: int) -> dict[str, dict]:
     report = grade(assignment, {"probe.py": "X = 1\n"}, seed=seed)
     assert report["status"] == "graded", report
-    return {t["id"]: t["details"]["value"] for t in report["tests"]}
+    return {t["id"]: t["details"] for t in report["tests"]}
+
+
+def _values(assignment: str, seed: int) -> dict[str, float]:
+    return {tid: d["value"] for tid, d in _details(assignment, seed).items()}
+
+
+def test_hidden_tests_see_a_keyed_seed_and_share_no_memo_with_visible_ones(probe):
+    details = _details(probe, 99)
+    assert details["shown"]["ctx_seed"] == 99
+    assert details["secret"]["ctx_seed"] != 99 and details["secret"]["ctx_seed"] == details["later"]["ctx_seed"]
+    # A memo a visible test filled is not what a hidden test gets (it would be the seed's), and back.
+    assert details["secret"]["shared"] != details["shown"]["shared"]
+    assert details["later"]["shared"] == details["secret"]["shared"]
 
 
 def test_hidden_inputs_cannot_be_rebuilt_from_the_seed_and_the_package(probe, monkeypatch):

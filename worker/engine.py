@@ -306,6 +306,13 @@ def _test_rng(seed: int, test_id: str, hidden: bool = False) -> np.random.Genera
     return np.random.default_rng([seed, salt])
 
 
+def _hidden_seed(seed: int) -> int:
+    """``ctx.seed`` in tests not visible to students: keyed too, so a check that draws from it stays hidden."""
+    from worker.hidden_key import hidden_entropy
+
+    return hidden_entropy(seed, "")[0] >> 1
+
+
 def grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, seed: int | None = None,
           mode: str = "grade", launcher: Launcher | None = None, limits: Limits | None = None,
           trusted_cpu_seconds: float = TRUSTED_CPU_SECONDS) -> dict[str, Any]:
@@ -366,8 +373,9 @@ def _grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, se
     student = StudentProcess(launcher, limits or assignment.limits, modules)
     try:
         for spec in specs:
-            rng = _test_rng(seed, spec.id, hidden=spec.visibility != "visible")
-            ctx = Context(test_id=spec.id, seed=seed, rng=rng, student=student,
+            hidden = spec.visibility != "visible"
+            rng = _test_rng(seed, spec.id, hidden=hidden)
+            ctx = Context(test_id=spec.id, seed=_hidden_seed(seed) if hidden else seed, rng=rng, student=student,
                           reference=reference, sources=sources, trees=trees, module=assignment.main_module,
                           memo=memo, params=spec.params, catalog=catalog)
             with _cpu_budget(trusted_cpu_seconds, f"the check {spec.id}"):

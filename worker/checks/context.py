@@ -80,7 +80,10 @@ class Context:
         return self.trees[self.module]
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Share an expensive result between the tests of one grading run."""
+        """Share an expensive result between the tests of one grading run. Tests not visible to students
+        have their own keyed ``seed`` (worker/hidden_key.py), so they share only among themselves: a
+        hidden test never reuses inputs a visible one drew, nor hands its own to one."""
+        key = f"{self.seed}:{key}"
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
