@@ -12,8 +12,10 @@ Security, in one place:
 - every form carries a CSRF token (Flask-WTF's ``CSRFProtect``); the JSON API,
   which authenticates with bearer tokens and never reads the session cookie,
   is exempt;
-- logins are limited per client address (:mod:`.throttle`) on top of the
-  per-account lockout of :mod:`grader.auth`;
+- logins are limited before any password is hashed, per client address and
+  per (account, address) (:mod:`.throttle`), so nobody can lock another
+  person out; page sessions are rows on the server (logout, a password
+  change or being disabled ends them; 12 hours at most);
 - pages send a Content-Security-Policy without inline scripts or styles, so
   markup that slips into a page still cannot run; Jinja escapes everything a
   student wrote (code, prints, file names) in the first place.
