@@ -170,9 +170,14 @@ def test_absolute_urls_use_the_configured_external_url_not_the_host_header(tmp_p
     assert r.headers["Location"] == r.json["url"]
     listed = client.get("/api/v1/submissions", headers={**people.headers("alice"), "Host": "evil.example"}).json
     assert all(s["url"].startswith("https://grader.example.edu/api/v1/") for s in listed["submissions"])
+    login = client.get("/login", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "grader login --server https://grader.example.edu<" in login and "evil.example" not in login
     # Without the setting the request's host is used, as before (behind GRADER_PROXY_COUNT's proxies).
     plain = make_app(tmp_path / "plain")
-    People(plain).add("bob")
+    plain_people = People(plain)
+    plain_people.add("bob")
+    r = upload(plain.test_client(), {**plain_people.headers("bob"), "Host": "grader.local"})
+    assert r.status_code == 202 and r.json["url"].startswith("http://grader.local/api/v1/submissions/")
     from grader.config import ConfigError
 
     with pytest.raises(ConfigError, match="GRADER_EXTERNAL_URL"):

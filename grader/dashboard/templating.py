@@ -7,7 +7,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from markupsafe import Markup, escape
 
 from worker import __version__
@@ -79,7 +79,9 @@ def percent(score: float | None, max_score: float | None) -> str:
 def _page_context() -> dict[str, Any]:
     from grader.dashboard.account import current_user
 
-    values: dict[str, Any] = {"current_user": None, "queue": None, "version": __version__}
+    external = current_app.extensions["grader"].settings.external_url.rstrip("/")
+    values: dict[str, Any] = {"current_user": None, "queue": None, "version": __version__,
+                              "site_url": external or request.host_url.rstrip("/")}
     if request.blueprint not in PAGE_BLUEPRINTS:
         return values
     try:
