@@ -293,58 +293,6 @@ def claim(session: Session, settings: Settings, submission_id: int, worker: str,
 
 
 # Fair queue. Messages are FIFO, but a message is only a ticket to grade *one* waiting submission: the task
-# claims the fairest one (:func:`claim_next`), not necessarily the id it carries. Fairest = fewest of the same
-# student's submissions running or queued before it, then oldest. So a student's second queued submission
-# waits behind every other student's first, and a burst from one student cannot hold the workers. Every
-# message still claims at most one row with the same conditional UPDATE (:func:`claim`), and every
-# waiting row has a message out (its own, or the one of a row graded in its place), so nothing is lost
-# and nothing is graded twice; retries (attempts > 0) keep their own delayed message and are not taken early.
-FAIR_CANDIDATES = 5
-
-
-def _fair_ranking() -> Any:
-    """A subquery of the queued rows with their place in the fair order: ``rank`` then ``id``."""
-    queued = (select(Submission.id, Submission.user_id, Submission.attempts,
-                     func.row_number().over(partition_by=Submission.user_id, order_by=Submission.id).label("n"))
-              .where(Submission.status == "queued").subquery("queued"))
-    running = (select(Submission.user_id, func.count().label("r")).where(Submission.status == "running")
-               .group_by(Submission.user_id).subquery("running"))
-    return (select(queued.c.id, queued.c.attempts, (queued.c.n + func.coalesce(running.c.r, 0)).label("rank"))
-            .select_from(queued.outerjoin(running, running.c.user_id == queued.c.user_id))
-            .subquery("ranked"))
-
-
-def fair_candidates(session: Session, limit: int = FAIR_CANDIDATES) -> list[int]:
-    """The first waiting (never attempted) submissions in the fair order."""
-    ranked = _fair_ranking()
-    return list(session.scalars(select(ranked.c.id).where(ranked.c.attempts == 0)
-                                .order_by(ranked.c.rank, ranked.c.id).limit(limit)))
-
-
-def queue_position(session: Session, submission_id: int) -> int:
-    """How many queued submissions come before this one in the fair order (0 when it is next or not queued)."""
-    ranked = _fair_ranking()
-    mine = select(ranked.c.rank).where(ranked.c.id == submission_id).scalar_subquery()
-    ahead = session.scalar(select(func.count()).select_from(ranked).where(
-        or_(ranked.c.rank < mine, and_(ranked.c.rank == mine, ranked.c.id < submission_id))))
-    return int(ahead or 0)
-
-
-def claim_next(session: Session, settings: Settings, submission_id: int, worker: str, *,
-               now: datetime | None = None) -> Claim | None:
-    """What a queue message claims: the fairest waiting submission, else the message's own row (which may
-    be a retry, or a running row whose lease expired). None when there is nothing to do."""
-    now = now or utcnow()
-    candidates = fair_candidates(session)
-    session.rollback()  # end the read; each claim is its own transaction
-    for candidate in candidates:
-        taken = claim(session, settings, candidate, worker, now=now)
-        if taken is not None:
-            return taken
-    return claim(session, settings, submission_id, worker, now=now)
-
-
-# Fair queue. Messages are FIFO, but a message is only a ticket to grade *one* waiting submission: the task
 # claims the fairest one (:func:`claim_next`), not necessarily the id it carries. A queued submission's rank
 # is its place among its student's submissions in the current backlog (queued, running, or started since the
 # oldest queued one was made); lower ranks go first, then older ones. So a student's second submission waits
@@ -355,10 +303,14 @@ def claim_next(session: Session, settings: Settings, submission_id: int, worker:
 FAIR_CANDIDATES = 5
 
 
-def _fair_ranking() -> Any:
+#: How far back gradings count against a student in the fair order, whatever the oldest queued row.
+FAIR_HORIZON = timedelta(hours=1)
+
+
+def _fair_ranking(session: Session) -> Any:
     """A subquery of the queued rows with their place in the fair order: ``rank`` then ``id``."""
-    backlog_start = (select(func.min(Submission.created_at)).where(Submission.status == "queued")
-                     .scalar_subquery())
+    oldest = session.scalar(select(func.min(Submission.created_at)).where(Submission.status == "queued"))
+    backlog_start = max(_aware(oldest), utcnow() - FAIR_HORIZON) if oldest is not None else utcnow()
     counted = (select(Submission.id, Submission.status, Submission.attempts,
                       func.row_number().over(partition_by=Submission.user_id, order_by=Submission.id).label("rank"))
                .where(or_(Submission.status.in_(("queued", "running")), Submission.started_at >= backlog_start))
@@ -369,14 +321,14 @@ def _fair_ranking() -> Any:
 
 def fair_candidates(session: Session, limit: int = FAIR_CANDIDATES) -> list[int]:
     """The first waiting (never attempted) submissions in the fair order."""
-    ranked = _fair_ranking()
+    ranked = _fair_ranking(session)
     return list(session.scalars(select(ranked.c.id).where(ranked.c.attempts == 0)
                                 .order_by(ranked.c.rank, ranked.c.id).limit(limit)))
 
 
 def queue_position(session: Session, submission_id: int) -> int:
     """How many queued submissions come before this one in the fair order (0 when it is next or not queued)."""
-    ranked = _fair_ranking()
+    ranked = _fair_ranking(session)
     mine = select(ranked.c.rank).where(ranked.c.id == submission_id).scalar_subquery()
     ahead = session.scalar(select(func.count()).select_from(ranked).where(
         or_(ranked.c.rank < mine, and_(ranked.c.rank == mine, ranked.c.id < submission_id))))
