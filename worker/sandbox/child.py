@@ -202,7 +202,7 @@ class Child:
             return local(frame, event, arg)
 
         intact = True
-        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+        with contextlib.redirect_stdout(self.null), contextlib.redirect_stderr(self.null):
             _settrace(tracer)
             try:
                 func(*args, **kwargs)

@@ -288,8 +288,8 @@ class StudentProcess:
         except (StudentError, protocol.ProtocolError) as exc:
             self.stop()
             said = self._output.text()[0][-2000:] if self._output.total > output_before else ""
-            raise SandboxSetupFailed(f"the sandbox could not start a job ({exc}) {scrub(said).strip()}".strip()) \
-                from None
+            said = scrub(said).strip()
+            raise SandboxSetupFailed(f"the sandbox could not start a job: {said or exc}") from None
 
     def stop(self) -> None:
         if self.child is not None:
