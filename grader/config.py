@@ -56,6 +56,8 @@ class Settings:
     # Uploads: the whole request; each file is also capped by the engine (512 KiB).
     max_request_bytes: int = 2 * 1024 * 1024
     token_days: int = 90
+    # Failed logins per client address, in the limits library's notation (see the README's Security).
+    login_rate_limit: str = "10/minute;50/hour"
     login_max_failures: int = 10
     login_lockout_seconds: int = 900
     # Reliability model (DESIGN.md): sweeper period, leases, attempts, time limits.
@@ -142,6 +144,13 @@ class Settings:
         for name in ("sweep_seconds", "queued_timeout_seconds", "heartbeat_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"GRADER_{name.upper()} must be positive")
+        try:
+            from limits import parse_many
+
+            parse_many(self.login_rate_limit)
+        except ValueError:
+            raise ConfigError(f"GRADER_LOGIN_RATE_LIMIT must look like '10/minute;50/hour', "
+                              f"not {self.login_rate_limit!r}") from None
         if self.external_url and not self.external_url.startswith(("http://", "https://")):
             raise ConfigError(f"GRADER_EXTERNAL_URL must start with http:// or https://, not {self.external_url!r}")
         self.check_production()

@@ -330,3 +330,21 @@ def test_an_ipv6_client_cannot_dodge_the_limits_by_changing_address_within_its_6
     assert codes == [401, 401, 401, 429, 429]
     other = {"REMOTE_ADDR": "2001:db8:1:3::1"}  # another /64: another client
     assert api_login(client, "user9@example.edu", "guess guess", other).status_code == 401
+
+
+def test_the_limits_are_shared_by_web_processes_through_redis(tmp_path, redis_url, redis_prefix):
+    """Two apps (two gunicorn workers) on one Redis count the same failures; the owner still logs in."""
+    config = dict(BROKER_URL=redis_url, BROKER_PREFIX=redis_prefix, LOGIN_MAX_FAILURES=2,
+                  LOGIN_RATE_LIMIT="4/minute")
+    first = make_app(tmp_path / "one", **config)
+    People(first).add("prof", role="instructor")
+    second = make_app(tmp_path / "two", **config, DATABASE_URL=f"sqlite:///{tmp_path / 'one' / 'grader.sqlite3'}")
+    a, b = first.test_client(), second.test_client()
+    assert api_login(a, "prof@example.edu", "wrong guess!", ATTACKER).status_code == 401
+    assert api_login(b, "prof@example.edu", "wrong guess!", ATTACKER).status_code == 401
+    assert api_login(a, "prof@example.edu", PASSWORD, ATTACKER).status_code == 429  # 2 failures, in two processes
+    assert api_login(b, "prof@example.edu", PASSWORD, OWNER).status_code == 201
+    # The address has 4 charged attempts (the refused one counts: it was not a success).
+    assert api_login(a, "other@example.edu", "wrong guess!", ATTACKER).status_code == 401
+    limited = api_login(b, "third@example.edu", "wrong guess!", ATTACKER)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) <= 60
