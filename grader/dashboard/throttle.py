@@ -3,7 +3,7 @@
 Counted BEFORE any password is hashed (scrypt is slow on purpose, so an
 unthrottled route would let a few connections keep the web processes busy):
 
-- failed attempts per client address (``LOGIN_RATE_LIMIT``, default
+- failed attempts per client address (``GRADER_LOGIN_RATE_LIMIT``, default
   ``10/minute;50/hour``): one address guessing, or spraying one password
   over many accounts. Successful logins are not counted, so a campus behind
   one address is not locked out by its own students logging in;
@@ -38,7 +38,7 @@ from grader.errors import LoginLocked, RateLimited, Unauthorized
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Failed attempts per client address; ``LOGIN_RATE_LIMIT`` in the app config overrides it.
+#: Failed attempts per client address; ``GRADER_LOGIN_RATE_LIMIT`` overrides it.
 DEFAULT_LIMIT = "10/minute;50/hour"
 ADDRESS_MESSAGE = "Too many login attempts from your network"
 ACCOUNT_MESSAGE = "Too many failed logins for this account"
