@@ -20,7 +20,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from grader.config import Settings
@@ -138,7 +138,8 @@ def user_for_web_session(session: Session, sid: str, now: datetime | None = None
     """The user of a live page session (not revoked, not expired, user not disabled), else None."""
     if not sid or len(sid) > 100:
         return None
-    row = session.get(WebSession, token_digest(sid))
+    row = session.scalar(select(WebSession).options(joinedload(WebSession.user))  # one statement per request
+                         .where(WebSession.id == token_digest(sid)))
     now = now or utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now or row.user.disabled:
         return None
