@@ -59,6 +59,8 @@ class Settings:
     # Failed logins per client address, in the limits library's notation (see the README's Security).
     login_rate_limit: str = "10/minute;50/hour"
     login_max_failures: int = 10
+    # Failed logins a minute, site-wide, above which each failure counts 5 times against its address (0: off).
+    login_spray_threshold: int = 200
     login_lockout_seconds: int = 900
     # Reliability model (DESIGN.md): sweeper period, leases, attempts, time limits.
     sweep_seconds: float = 30.0

@@ -348,3 +348,18 @@ def test_the_limits_are_shared_by_web_processes_through_redis(tmp_path, redis_ur
     assert api_login(a, "other@example.edu", "wrong guess!", ATTACKER).status_code == 401
     limited = api_login(b, "third@example.edu", "wrong guess!", ATTACKER)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) <= 60
+
+
+def test_spraying_from_many_addresses_slows_every_address_but_not_the_owners(tmp_path):
+    app = make_app(tmp_path / "instance", LOGIN_RATE_LIMIT="10/minute", LOGIN_SPRAY_THRESHOLD=5)
+    People(app).add("prof", role="instructor")
+    client = app.test_client()
+    for i in range(5):  # a botnet: one failure from each of five addresses
+        assert api_login(client, f"user{i}@example.edu", "Spring2027!", {"REMOTE_ADDR": f"198.18.0.{i}"}
+                         ).status_code == 401
+    # Now each failure counts 5 times: a sixth address gets 2 tries a minute instead of 10.
+    fresh = {"REMOTE_ADDR": "198.18.1.1"}
+    codes = [api_login(client, f"x{i}@example.edu", "Spring2027!", fresh).status_code for i in range(3)]
+    assert codes == [401, 401, 429]
+    # The owner, from yet another address, logs in at once (a success costs nothing).
+    assert api_login(client, "prof@example.edu", PASSWORD, {"REMOTE_ADDR": "198.18.2.2"}).status_code == 201

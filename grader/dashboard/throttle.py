@@ -11,7 +11,11 @@ unthrottled route would let a few connections keep the web processes busy):
   ``GRADER_LOGIN_LOCKOUT_SECONDS``): guessing one account's password. An
   account is never locked for everyone: its owner, from another address,
   logs in as usual. Unknown emails are counted exactly like existing ones,
-  so the answers (401, then 429) do not reveal which accounts exist.
+  so the answers (401, then 429) do not reveal which accounts exist;
+- while the whole site sees more than ``GRADER_LOGIN_SPRAY_THRESHOLD``
+  failures a minute (spraying from many addresses), each failure counts
+  :data:`SPRAY_WEIGHT` times against its address (never against an owner's
+  own (account, address) budget, and successes still cost nothing).
 
 Each attempt is reserved before the hash is computed (so parallel requests
 cannot slip under a limit together) and given back when it succeeds.
@@ -56,12 +60,24 @@ def client_network(address: str) -> str:
     return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
+#: While the whole site sees more failed logins a minute than ``GRADER_LOGIN_SPRAY_THRESHOLD`` (password
+#: spraying from many addresses), each failure counts this many times against its address.
+SPRAY_WEIGHT = 5
+_GLOBAL = "global-failures/60"
+
+
 class LoginGuard:
-    def __init__(self, limit: str, storage: Storage, *, max_failures: int, lockout_seconds: int) -> None:
+    def __init__(self, limit: str, storage: Storage, *, max_failures: int, lockout_seconds: int,
+                 spray_threshold: int = 0) -> None:
         self.items: list[RateLimitItem] = parse_many(limit)
         self.storage = storage
         self.max_failures = max(1, int(max_failures))
         self.lockout_seconds = max(1, int(lockout_seconds))
+        self.spray_threshold = int(spray_threshold)
+
+    def under_attack(self) -> bool:
+        """More failed logins in the current minute, site-wide, than the spray threshold."""
+        return self.spray_threshold > 0 and self.storage.get(_GLOBAL) >= self.spray_threshold
 
     # ------------------------------------------------------------------ counters
 
@@ -80,35 +96,39 @@ class LoginGuard:
         except Exception:  # noqa: BLE001
             return 60
 
-    def reserve(self, email: str, address: str) -> list[tuple[str, int]]:
+    def reserve(self, email: str, address: str) -> list[tuple[str, int, int]]:
         """Charge one attempt to every counter, or raise 429 (nothing charged for the counter that refused).
 
         Returns what was charged, for :meth:`refund`.
         """
-        charged: list[tuple[str, int]] = []
+        charged: list[tuple[str, int, int]] = []
         try:
+            weight = SPRAY_WEIGHT if self.under_attack() else 1
             for key, limit, window, message in self._keys(email, address):
-                if self.storage.incr(key, window, 1) > limit:
-                    self.storage.incr(key, window, -1)
+                amount = 1 if key.startswith("pair/") else weight  # an owner's own budget never shrinks
+                if self.storage.incr(key, window, amount) > limit:
+                    self.storage.incr(key, window, -amount)
                     wait = self._retry_after(key)
                     error = (LoginLocked if message == ACCOUNT_MESSAGE else RateLimited)(
                         f"{message}. Please wait and try again.", retry_after=wait)
                     raise error
-                charged.append((key, window))
+                charged.append((key, window, amount))
         except RateLimited:
             raise
         except Exception as exc:  # noqa: BLE001 - a counter store outage must not lock everyone out
             log.warning("login limits unavailable (%s: %s); allowing the attempt", type(exc).__name__, exc)
         return charged
 
-    def refund(self, charged: list[tuple[str, int]], *, success: bool) -> None:
+    def refund(self, charged: list[tuple[str, int, int]], *, success: bool) -> None:
         """Give back a reserved attempt that did not fail; a success also clears the (account, address) count."""
         try:
-            for key, window in charged:
+            for key, window, amount in charged:
                 if success and key.startswith("pair/"):
                     self.storage.clear(key)
-                elif self.storage.get(key) > 0:
-                    self.storage.incr(key, window, -1)
+                else:
+                    amount = min(amount, self.storage.get(key))
+                    if amount > 0:
+                        self.storage.incr(key, window, -amount)
         except Exception as exc:  # noqa: BLE001
             log.warning("login limits unavailable (%s: %s)", type(exc).__name__, exc)
 
@@ -121,6 +141,10 @@ class LoginGuard:
         try:
             result = check()
         except Unauthorized:
+            try:
+                self.storage.incr(_GLOBAL, 60, 1)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("login limits unavailable (%s: %s)", type(exc).__name__, exc)
             raise  # a failure: it stays counted
         except BaseException:
             self.refund(charged, success=False)
@@ -171,7 +195,8 @@ def init_app(app: Flask) -> None:
         storage = storage_from_string("memory://")
     assert isinstance(storage, Storage)  # the synchronous kind, for these URIs
     app.extensions["grader_login_throttle"] = LoginGuard(limit, storage, max_failures=settings.login_max_failures,
-                                                         lockout_seconds=settings.login_lockout_seconds)
+                                                         lockout_seconds=settings.login_lockout_seconds,
+                                                         spray_threshold=settings.login_spray_threshold)
     app.extensions["grader_upload_rejections"] = UploadRejections(storage, settings.max_rejected_uploads_per_hour)
 
 
