@@ -338,8 +338,19 @@ def queue_position(session: Session, submission_id: int) -> int:
 def claim_next(session: Session, settings: Settings, submission_id: int, worker: str, *,
                now: datetime | None = None) -> Claim | None:
     """What a queue message claims: the fairest waiting submission, else the message's own row (which may
-    be a retry, or a running row whose lease expired). None when there is nothing to do."""
+    be a retry, or a running row whose lease expired). None when there is nothing to do.
+
+    A retry (a queued row with attempts > 0) is claimed by its own message first: retries are not in the
+    pool the fair order shares out, so no other message would take it.
+    """
     now = now or utcnow()
+    own = session.execute(select(Submission.status, Submission.attempts)
+                          .where(Submission.id == submission_id)).first()
+    if own is not None and own.status == "queued" and own.attempts > 0:
+        session.rollback()
+        taken = claim(session, settings, submission_id, worker, now=now)
+        if taken is not None:
+            return taken
     candidates = fair_candidates(session)
     session.rollback()  # end the read; each claim is its own transaction
     for candidate in candidates:

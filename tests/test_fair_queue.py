@@ -97,6 +97,22 @@ def test_retries_keep_their_delay_and_duplicates_claim_nothing_extra(app, people
     assert _take(app, a1) == a1  # its own message
 
 
+def test_a_retrys_own_message_grades_the_retry_not_a_fairer_row(app, people):
+    """Otherwise the retry would be left with no message out (until the sweeper's timeout)."""
+    state = app.extensions["grader"]
+    a1 = _submit(app, "alice")
+    assert _take(app, a1) == a1
+    with state.db.session() as session:
+        from grader.models import Submission
+
+        row = session.get(Submission, a1)
+        claim = submissions.Claim(a1, row.attempts, row.assignment_id, {})
+        assert submissions.release(session, state.settings, claim, "sandbox hiccup") == "queued"
+    b1 = _submit(app, "bob")  # fairer than Alice's retry (Alice has had a grading in this backlog)
+    assert _take(app, a1) == a1  # the retry's delayed message arrives first: it grades the retry
+    assert _take(app, b1) == b1
+
+
 def test_the_api_shows_the_place_in_the_fair_queue(app, client, people):
     a = [upload(client, people.headers("alice")).json["id"] for _ in range(2)]
     b = upload(client, people.headers("bob")).json["id"]
