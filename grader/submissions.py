@@ -356,8 +356,25 @@ def claim_next(session: Session, settings: Settings, submission_id: int, worker:
     for candidate in candidates:
         taken = claim(session, settings, candidate, worker, now=now)
         if taken is not None:
+            if candidate != submission_id:
+                _hand_over_message(session, candidate, submission_id)
             return taken
     return claim(session, settings, submission_id, worker, now=now)
+
+
+def _hand_over_message(session: Session, taken: int, waiting: int) -> None:
+    """The message of ``waiting`` graded ``taken``; ``taken``'s own message (if it has one out) now serves
+    ``waiting``. So ``waiting`` takes over ``taken``'s ``enqueued_at``: NULL (``taken`` had none, the
+    broker was down) lets the next sweep publish one for it, instead of the lost-message timeout."""
+    try:
+        published = session.scalar(select(Submission.enqueued_at).where(Submission.id == taken))
+        session.execute(update(Submission).where(Submission.id == waiting, Submission.status == "queued",
+                                                 Submission.attempts == 0)
+                        .values(enqueued_at=published).execution_options(synchronize_session=False))
+        session.commit()
+    except Exception as exc:  # noqa: BLE001 - at worst the sweeper's lost-message timeout publishes it
+        session.rollback()
+        log.warning("could not hand the message of submission %s over: %s", waiting, exc)
 
 
 def _owned(submission_id: int, attempt: int) -> Any:

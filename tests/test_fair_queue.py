@@ -150,3 +150,22 @@ def test_a_real_worker_grades_in_the_fair_order(tmp_path, fresh_postgres, redis_
         assert all(s.attempts == 1 for s in session.query(Submission))
     assert order == [a1, b1, a2, a3], worker.output()[-3000:]
     assert "is fairer, grading it first" in worker.output()
+
+
+def test_a_row_queued_while_the_broker_was_down_does_not_leave_another_without_a_message(app, people):
+    """a1 was stored while the broker was down (no message); b1's message grades a1 (fairer: older)...
+    then b1 has no message out, and the next sweep must publish one for it at once."""
+    from datetime import timedelta
+
+    from grader.models import utcnow
+
+    state = app.extensions["grader"]
+    a1 = _submit(app, "alice")  # submitted with publish=None: enqueued_at stays NULL
+    b1 = _submit(app, "bob")
+    with state.db.session() as session:
+        assert submissions.enqueue(session, lambda sid: None, b1)  # b1's message is out
+    assert _take(app, b1) == a1
+    published: list[int] = []
+    with state.db.session() as session:
+        result = submissions.sweep(session, state.settings, published.append, now=utcnow() + timedelta(seconds=1))
+    assert published == [b1] and result.published == [b1]
