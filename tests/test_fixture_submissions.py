@@ -1,6 +1,8 @@
-"""Correct submissions in several styles get full marks; every known bug loses points where it should.
+"""Correct submissions in several styles keep full marks on several seeds; every bug loses points where it is.
 
-The fixtures and what each must produce are in tests/submissions/<assignment>/expected.toml.
+The fixtures and what each must produce are in tests/submissions/<assignment>/expected.toml: for a bug,
+the functions whose tests must fail (and no others but those listed in ``also``), the aspect that is
+wrong, and a keyword of the feedback that names the mistake.
 """
 
 from __future__ import annotations
@@ -10,7 +12,25 @@ import pytest
 from conftest import expected, fixture_files, fixtures
 from worker.engine import grade
 
-SEEDS = (11, 2024)
+SEEDS = (11, 2024, 7)
+
+# Which tests (by id) are about each aspect of expected.toml.
+ASPECT_TESTS = {
+    "grad": ("grad",),
+    "loss": ("loss", "reg_known_value", "large_batch"),
+    "vectorization": ("no_loops",),
+    "mutation": ("mutation",),
+    "stability": ("stable",),
+    "shape": ("loss", "grad", "keys", "scores"),
+    "keys": ("keys",),
+    "scores": ("scores",),
+    "train": ("train",),
+    "predict": ("predict",),
+}
+
+
+def _about(test: dict, aspect: str) -> bool:
+    return any(part in test["id"] for part in ASPECT_TESTS[aspect])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -32,29 +52,46 @@ def test_correct_submission_passes_the_offline_check(assignment, name):
 
 
 @pytest.mark.parametrize(("assignment", "name"), fixtures("bug"))
-def test_bug_loses_points_in_a_test_naming_the_function(assignment, name):
+def test_bug_loses_points_where_it_is_and_is_named(assignment, name):
     spec = expected(assignment)[name]
     report = grade(assignment, fixture_files(assignment, name), seed=3)
     assert report["status"] == "graded"
     assert report["score"] < report["max_score"]
     lost = [t for t in report["tests"] if t["score"] < t["max_score"]]
     for function in spec["functions"]:
-        named = [t for t in lost if t["name"].startswith(function + ":") or function in t["output"]]
-        assert named, f"no failing test names {function}: {[t['name'] for t in lost]}"
-    if spec.get("hint"):
-        keyword = spec["hint"].lower()
-        hints = [t["output"].lower() for t in lost]
-        assert any(keyword in h for h in hints), f"no hint mentions {keyword!r}: {hints}"
+        named = [t for t in lost if t["name"].startswith(function + ":")]
+        assert named, f"no failing test of {function}: {[t['name'] for t in lost]}"
+    # Points only where the fault is: no test of another function pays for this bug.
+    allowed = tuple(f + ":" for f in spec["functions"] + spec.get("also", []))
+    elsewhere = [t["name"] for t in lost if not t["name"].startswith(allowed)]
+    assert not elsewhere, f"tests of other functions lost points: {elsewhere}"
+    aspects = ("loss", "grad") if spec["aspect"] == "both" else (spec["aspect"],)
+    for aspect in aspects:
+        assert any(_about(t, aspect) for t in lost), f"no failing test about the {aspect}: {[t['id'] for t in lost]}"
+    keyword = spec["hint"].lower()
+    assert keyword, "every bug fixture names the keyword its feedback must contain"
+    feedback = [t["output"].lower() for t in lost]
+    assert any(keyword in text for text in feedback), f"no feedback mentions {keyword!r}: {feedback}"
 
 
-# Regularised biases are a consistent loss and gradient of a different (wrong) loss: only the
-# reference can tell, so the offline self-check cannot catch it.
-NEEDS_REFERENCE = {("two_layer_net", "bug_reg_on_biases")}
+# Bugs that make a consistent loss and gradient of a different (wrong) function, or that only show against
+# the correct values: without the reference, the offline self-check cannot tell them from correct code.
+NEEDS_REFERENCE = {
+    ("two_layer_net", "bug_reg_on_biases"),
+}
 
 
 @pytest.mark.parametrize(("assignment", "name"), [f for f in fixtures("bug") if f not in NEEDS_REFERENCE])
 def test_bug_is_caught_by_the_offline_check_too(assignment, name):
-    """`grader check` has no reference, yet its known values and consistency checks catch these bugs."""
+    """`grader check` has no reference, yet its known values, consistency and specification checks catch these."""
     report = grade(assignment, fixture_files(assignment, name), seed=4, mode="check")
     assert report["status"] == "graded"
     assert report["score"] < report["max_score"], [t["name"] for t in report["tests"]]
+
+
+def test_every_fixture_file_has_an_expectation_and_vice_versa():
+    from conftest import FILES, SUBMISSIONS
+
+    for assignment in FILES:
+        files = {p.stem for p in (SUBMISSIONS / assignment).glob("*.py")}
+        assert files == set(expected(assignment)), assignment

@@ -10,7 +10,8 @@ import numpy as np
 from worker.checks.diagnosis import Mistake
 
 
-def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss_over_c=False):
+def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss_over_c=False, c_not_n=False,
+          onehot_by_value=False, drop_probs=False, last_sample_grad=False):
     """Mean cross-entropy and its gradient, with the mistakes as switches."""
     W = np.asarray(W, np.float64)
     X = np.asarray(X, np.float64)
@@ -26,9 +27,18 @@ def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss
     loss = -np.sum(np.log(probs[rows, y])) / n
     if loss_over_c:
         loss /= scores.shape[1]
+    if c_not_n:
+        loss *= n / scores.shape[1]
     dscores = probs.copy()
-    if onehot:
+    if onehot_by_value:
+        dscores -= (scores == scores[rows, y][:, None]).astype(np.float64)
+    elif onehot:
         dscores[rows, y] -= 1.0
+    if drop_probs:
+        dscores = np.zeros_like(probs)
+        dscores[rows, y] = -1.0
+    if last_sample_grad:
+        dscores[:-1] = 0.0
     grad = X.T.dot(dscores) / n
     if classes is not None:
         full = np.zeros(W.shape)
@@ -92,6 +102,22 @@ MISTAKES = [
             "entry of the scores)", "the data loss is the mean over samples of -log p[y_i]; do not divide by C",
             ("loss",),
             lambda W, X, y, reg: (_with_reg(_data(W, X, y, loss_over_c=True), W, reg)[0], _ok(W, X, y, reg)[1])),
+    Mistake("softmax_loss_c_not_n", "average the per-sample losses over the classes (np.mean over a (N, C) "
+            "matrix, axis=1) and sum over the samples, dividing by C instead of N",
+            "the data loss is the sum of -log p[y_i] divided by the number of samples N", ("loss",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y, c_not_n=True), W, reg)[0], _ok(W, X, y, reg)[1]),
+            applies=lambda W, X, y, reg: np.asarray(W).shape[1] != np.asarray(X).shape[0]),
+    Mistake("softmax_onehot_by_value", "find the correct class by its score (scores == the correct score) instead "
+            "of by its index, so classes tied with it also get -1", "subtract 1 at the correct class by index: "
+            "dscores[np.arange(N), y] -= 1", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, onehot_by_value=True), W, reg)[1])),
+    Mistake("softmax_grad_drops_probs", "keep only the -1 at the correct class in dscores and drop the "
+            "probabilities", "dscores = probs with 1 subtracted at the correct class (p - onehot)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, drop_probs=True), W, reg)[1])),
+    Mistake("softmax_grad_last_sample", "build dW from the last sample only (the gradient update sits outside the "
+            "loop over samples)", "accumulate every sample's contribution to dW inside the loop over i", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, last_sample_grad=True), W, reg)[1]),
+            applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
     Mistake("softmax_missing_onehot", "use the probabilities as dscores without subtracting 1 at the correct "
             "class", "the gradient of -log p[y_i] with respect to the scores is p - onehot(y_i): subtract 1 "
             "at the correct class (dscores[np.arange(N), y] -= 1)", ("grad",),

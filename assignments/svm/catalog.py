@@ -15,7 +15,7 @@ def _inputs(W, X, y):
 
 
 def _data(W, X, y, *, delta=1.0, skip_correct=True, mask_all=False, count_self=False, classes=None,
-          tie_by_value=False):
+          tie_by_value=False, correct_sign=-1.0, last_sample_grad=False):
     """Data loss (mean over N) and its gradient, with the mistakes as switches."""
     W, X, y = _inputs(W, X, y)
     n = X.shape[0]
@@ -45,7 +45,9 @@ def _data(W, X, y, *, delta=1.0, skip_correct=True, mask_all=False, count_self=F
     else:
         # Counted or not, the correct class's own margin adds +X[i] and -X[i] to its column: they cancel.
         coeff[rows, y] = 0.0
-        coeff[rows, y] = -coeff.sum(axis=1)
+        coeff[rows, y] = correct_sign * coeff.sum(axis=1)
+    if last_sample_grad:
+        coeff[:-1] = 0.0
     grad = X.T.dot(coeff) / n
     if classes is not None:
         full = np.zeros(W.shape)
@@ -106,6 +108,12 @@ MISTAKES = [
     Mistake("svm_not_averaged", "sum the data loss and dW over the samples without dividing by N",
             "divide the data loss and the data part of dW by N", ("loss", "grad"),
             lambda W, X, y, reg: _with_reg(tuple(v * _n(X) for v in _data(W, X, y)), W, reg)),
+    Mistake("svm_loss_over_classes", "average the margins over the classes of each sample (np.mean(margins, "
+            "axis=1)) and sum over the samples, dividing by C instead of N",
+            "the data loss is the sum of the margins divided by the number of samples N", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] * _n(X) / np.asarray(W).shape[1] + reg * float(np.sum(np.square(W))),
+                                  _with_reg(_data(W, X, y), W, reg)[1]),
+            applies=lambda W, X, y, reg: np.asarray(W).shape[1] != np.asarray(X).shape[0]),
     Mistake("svm_count_correct_class", "include the correct class j == y[i] in the sum of margins",
             "skip j == y[i]: the correct class's own margin is always delta = 1 and adds 1 to the loss",
             ("loss",),
@@ -122,6 +130,15 @@ MISTAKES = [
             "a positive margin adds +X[i] to column j and -X[i] to the correct class's column", ("grad",),
             lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
                                   -_data(W, X, y)[1] + 2.0 * reg * np.asarray(W, np.float64))),
+    Mistake("svm_correct_column_sign", "add +X[i] to the correct class's column instead of subtracting it",
+            "each positive margin adds +X[i] to column j and -X[i] to column y[i]", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  _with_reg(_data(W, X, y, correct_sign=1.0), W, reg)[1])),
+    Mistake("svm_grad_last_sample", "build dW from the last sample only (the gradient update sits outside the loop "
+            "over samples)", "accumulate every sample's contribution to dW inside the loop over i", ("grad",),
+            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
+                                  _with_reg(_data(W, X, y, last_sample_grad=True), W, reg)[1]),
+            applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
     Mistake("svm_no_delta", "leave out the margin delta = 1 (max(0, s_j - s_y))",
             "the margin is max(0, s_j - s_y + 1)", ("loss", "grad"),
             lambda W, X, y, reg: _with_reg(_data(W, X, y, delta=0.0), W, reg)),

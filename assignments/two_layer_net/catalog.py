@@ -13,7 +13,7 @@ from worker.checks.diagnosis import Mistake
 
 def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, mask_pre_bias=False,
          w2_pre_relu=False, onehot=True, avg_loss=True, avg_grad=True, reg_loss=1.0, reg_grad=2.0,
-         reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False):
+         reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False, w2_transposed=False):
     """Forward and backward pass of the reference, with the mistakes as switches."""
     W1, c1, W2, c2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X = np.asarray(X, np.float64)
@@ -47,6 +47,8 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
         "W2": (pre if w2_pre_relu else hidden).T.dot(dscores),
         "b2": dscores.sum(axis=0),
     }
+    if w2_transposed:
+        grads["W2"] = hidden.T.dot(dscores).T.copy()
     for k in reg_keys:
         grads[k] = grads[k] + reg_grad * reg_scale * weights[k]
     return float(loss), grads
@@ -85,6 +87,9 @@ MISTAKES = [
     Mistake("net_dW2_pre_relu", "use the hidden layer before the ReLU in dW2",
             "dW2 = hidden.T.dot(dscores) with hidden = np.maximum(0, X.dot(W1) + b1)", ("W2",),
             _loss(w2_pre_relu=True)),
+    Mistake("net_dW2_transposed", "compute dW2 transposed (dscores.T.dot(hidden): it only has W2's shape because "
+            "H == C)", "dW2 = hidden.T.dot(dscores), laid out like W2 (H, C)", ("W2",), _loss(w2_transposed=True),
+            applies=lambda p, X, y, reg: p["W2"].shape[0] == p["W2"].shape[1]),
     Mistake("net_missing_onehot", "use the probabilities as dscores without subtracting 1 at the correct class",
             "dscores = probs; dscores[np.arange(N), y] -= 1", ("W1", "b1", "W2", "b2"), _loss(onehot=False)),
     Mistake("net_loss_not_averaged", "sum the data loss over the samples without dividing by N",

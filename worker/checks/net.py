@@ -20,6 +20,7 @@ from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.gradients import gradient_check
 from worker.checks.hints import loss_hint, weight_gradient_hint
 from worker.checks.values import expect_array, expect_float, expect_pair, type_name
+from worker.sandbox import StudentCodeError
 from worker.sandbox.protocol import Ref
 
 CLASS = "TwoLayerNet"
@@ -69,6 +70,8 @@ def random_problem(rng: np.random.Generator, *, n: int | None = None, d: int | N
     }
     X = rng.standard_normal((n, d))
     y = rng.integers(0, c, size=n).astype(np.int64)
+    if n >= c:
+        y[rng.permutation(n)[:c]] = np.arange(c)  # every class present (regimes without some are made apart)
     return params, X, y
 
 
@@ -219,6 +222,33 @@ def net_regimes(rng: np.random.Generator) -> list[tuple[str, dict[str, np.ndarra
     return out
 
 
+NET_REGIME_HINTS = {
+    "fewer samples than classes (N < C), the highest class absent":
+        "It fails only when some classes do not appear in y: the number of classes is W2.shape[1], not "
+        "max(y) + 1 or len(np.unique(y))",
+    "two classes (C = 2)": "It fails only with two classes: something assumes C > 2",
+    "square: N == D == H == C": "It fails only when N == D == H == C: an axis or a transpose is mixed up (the shapes "
+                                "cannot tell them apart here)",
+}
+
+
+class _InRegime:
+    """Turn an exception from the student's code into a failure that names the regime (and its usual cause)."""
+
+    def __init__(self, name: str, params: dict[str, np.ndarray], X: np.ndarray):
+        self.name, self.params, self.X = name, params, X
+
+    def __enter__(self) -> "_InRegime":
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if isinstance(exc, StudentCodeError):
+            raise CheckFailed(f"{CLASS}.loss ({_shape_text(self.params, self.X)}; {self.name}): {exc}",
+                              hint=NET_REGIME_HINTS.get(self.name), details={"exception": exc.exc_type,
+                                                                             "regime": self.name}) from None
+        return False
+
+
 def _net_diagnose(ctx: Context, kind: str, args: tuple[Any, ...], student: dict[str, Any],
                   expected: dict[str, Any], failing: list[str], what: str) -> tuple[str | None, list[str]]:
     if not ctx.catalog:
@@ -254,7 +284,8 @@ def scores_reference(ctx: Context) -> Outcome:
     """Scores with non-zero biases on every regime (the toy net's biases are zero and hide bias bugs)."""
     for name, params, X, _ in net_regimes(ctx.rng):
         new_net(ctx, "net", params)
-        scores = net_scores(ctx, "net", X)
+        with _InRegime(name, params, X):
+            scores = net_scores(ctx, "net", X)
         expected = ctx.reference.forward_scores(params, X)
         expect_array(scores, f"the scores returned by {CLASS}.loss(X)", expected.shape)
         try:
@@ -273,8 +304,9 @@ def loss_reference(ctx: Context) -> Outcome:
     for reg in (0.0, 1.0):
         for name, params, X, y in net_regimes(ctx.rng):
             new_net(ctx, "net", params)
-            loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False,
-                                   need_grads=False)
+            with _InRegime(name, params, X):
+                loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False,
+                                       need_grads=False)
             expected, exp_grads = ctx.reference.loss_and_grads(params, X, y, reg)
             try:
                 check_close(f"{CLASS}.loss at reg = {reg:g} ({_shape_text(params, X)}; {name})", loss,
@@ -297,7 +329,8 @@ def _grads_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
     for reg in regs:
         for name, params, X, y in net_regimes(ctx.rng):
             new_net(ctx, "net", params)
-            loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False)
+            with _InRegime(name, params, X):
+                loss, grads = net_loss(ctx, "net", X, y, reg, {k: v.shape for k, v in params.items()}, finite=False)
             _, expected = ctx.reference.loss_and_grads(params, X, y, reg)
             _, data_grads = ctx.reference.loss_and_grads(params, X, y, 0.0)
             n = X.shape[0]
@@ -372,13 +405,22 @@ def grads_keys_shapes(ctx: Context) -> Outcome:
 
 
 def grads_consistency(ctx: Context) -> Outcome:
-    """Each gradient against central differences of the student's own loss."""
-    params, X, y = random_problem(ctx.rng)
+    """Each gradient against central differences of the student's own loss: typical sizes, the square case
+    (where a transposed gradient has the right shape) and fewer samples than classes."""
+    details: dict[str, Any] = {}
+    regimes_ = [r for i, r in enumerate(net_regimes(ctx.rng)) if i in (0, 2, 4)]
+    for name, params, X, y in regimes_:
+        with _InRegime(name, params, X):
+            _consistency_one(ctx, name, params, X, y, details)
+    return Outcome("every gradient matches central differences of your own loss", details)
+
+
+def _consistency_one(ctx: Context, name: str, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray,
+                     details: dict[str, Any]) -> None:
     reg = 0.5
     grad_shapes = {k: v.shape for k, v in params.items()}
     new_net(ctx, "net", params)
     _, grads = net_loss(ctx, "net", X, y, reg, grad_shapes)
-    details: dict[str, Any] = {}
     for key in KEYS:
         def f(value: np.ndarray, key: str = key) -> float:
             ctx.student.setitem("net", "params", key, value)
@@ -386,15 +428,14 @@ def grads_consistency(ctx: Context) -> Outcome:
 
         gc = gradient_check(f, params[key], grads[key], ctx.rng, coordinates=4, directions=2)
         ctx.student.setitem("net", "params", key, params[key])
-        details[key] = gc.details()
+        details[f"{name}: {key}"] = gc.details()
         worst = gc.worst()
         if worst is not None and worst.rel_error > CONSISTENCY_TOL:
             where = f"{key}{list(worst.index)}" if worst.index else "a random direction"
             raise CheckFailed(f"grads['{key}'] disagrees with the numerical gradient of your own loss "
-                              f"({_shape_text(params, X)}, reg = {reg:g}): relative error {worst.rel_error:.3e} > "
-                              f"{CONSISTENCY_TOL:g} at {where}: analytic {worst.analytic:.6g}, numerical "
-                              f"{worst.numeric:.6g}", details=details)
-    return Outcome("every gradient matches central differences of your own loss", details)
+                              f"({_shape_text(params, X)}; {name}; reg = {reg:g}): relative error "
+                              f"{worst.rel_error:.3e} > {CONSISTENCY_TOL:g} at {where}: analytic {worst.analytic:.6g}, "
+                              f"numerical {worst.numeric:.6g}", hint=NET_REGIME_HINTS.get(name), details=details)
 
 
 def no_param_mutation(ctx: Context) -> Outcome:
@@ -474,6 +515,11 @@ def predict_argmax(ctx: Context) -> Outcome:
     new_net(ctx, "net", params)
     scores = net_scores(ctx, "net", X)
     pred = ctx.student.call_method("net", "predict", X, label=f"{CLASS}.predict")
+    c = params["W2"].shape[1]
+    if isinstance(pred, np.ndarray) and pred.shape == (c,) and c != X.shape[0]:
+        raise CheckFailed(f"{CLASS}.predict(X) has shape {pred.shape}, one label per class, expected one per sample "
+                          f"({X.shape[0]},)", hint="The argmax is taken over the samples (axis=0): take it over the "
+                          "classes, np.argmax(scores, axis=1)")
     pred = expect_array(pred, f"{CLASS}.predict(X)", (X.shape[0],), kinds="iu")
     expected = np.argmax(scores, axis=1)
     wrong = np.flatnonzero(pred != expected)
@@ -496,8 +542,20 @@ def predict_argmax(ctx: Context) -> Outcome:
                           f"samples (chosen so that the ReLU, b1 and b2 each decide some of them); sample {i}: "
                           f"predicted {int(pred[i])}, argmax is {int(expected[i])}", hint=hint,
                           details={"wrong": int(wrong.size), "samples": int(X.shape[0]), "decided_by": counts})
+    # As many samples as classes: an argmax over the wrong axis has the right shape here.
+    Xs = X[:c]
+    scores_s = net_scores(ctx, "net", Xs)
+    pred_s = ctx.student.call_method("net", "predict", Xs, label=f"{CLASS}.predict")
+    pred_s = expect_array(pred_s, f"{CLASS}.predict(X) with N == C", (c,), kinds="iu")
+    if not np.array_equal(pred_s, np.argmax(scores_s, axis=1)):
+        hint = None
+        if np.array_equal(pred_s, np.argmax(scores_s, axis=0)):
+            hint = "The argmax is taken over the samples (axis=0): take it over the classes, np.argmax(scores, axis=1)"
+        raise CheckFailed(f"{CLASS}.predict(X) on {c} samples (as many as classes) differs from argmax(scores, axis=1): "
+                          f"predicted {pred_s.tolist()}, argmax is {np.argmax(scores_s, axis=1).tolist()}", hint=hint,
+                          details={"samples": c})
     return Outcome(f"predict(X) equals argmax of the scores for all {X.shape[0]} samples, including those where the "
-                   "ReLU, b1 and b2 change the argmax")
+                   "ReLU, b1 and b2 change the argmax, and when N == C")
 
 
 # --------------------------------------------------------------------------- training
@@ -536,8 +594,15 @@ def train_toy(ctx: Context) -> Outcome:
     X, y = toy_data()
     ctx.student.seed(0)
     ctx.student.new("toy", CLASS, 4, 10, 3, std=1e-1, module=ctx.module)
-    stats = ctx.student.call_method("toy", "train", X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100,
-                                    verbose=False, label=f"{CLASS}.train")
+    try:
+        stats = ctx.student.call_method("toy", "train", X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100,
+                                        verbose=False, label=f"{CLASS}.train")
+    except StudentCodeError as err:
+        if "larger sample than population" in err.exc_message:
+            raise CheckFailed(str(err), hint="The toy training draws minibatches of batch_size = 200 from 5 samples, "
+                              "which needs sampling with replacement: np.random.choice(num_train, batch_size) (or "
+                              "replace=batch_size > num_train)", details={"exception": err.exc_type}) from None
+        raise
     hist = _expect_history(stats, 100, 100)
     final = hist["loss_history"][-1]
     if not final < 0.2:
@@ -624,7 +689,7 @@ def _identical_rows_problem(rng: np.random.Generator) -> dict[str, Any]:
     d, h, c = 6, 5, 3
     params, _, _ = random_problem(rng, n=TRAIN_N, d=d, h=h, c=c)
     x0 = rng.standard_normal(d)
-    label = int(rng.integers(0, c))
+    label = c - 1  # the highest class: a class count taken from the labels is right here (the loss tests judge it)
     X = np.tile(x0, (TRAIN_N, 1))
     y = np.full(TRAIN_N, label, dtype=np.int64)
     # Validation: the same point with labels whose class shares are all different (1/6, 2/6, 3/6), so an
@@ -665,6 +730,12 @@ def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float,
         if not isinstance(grads, dict):
             raise CheckFailed(f"grads returned by {CLASS}.loss should be a dict, but it is {type_name(grads)}")
         losses.append(loss)
+        # Update what the net holds now, as the student's train does (a loss that changes params in place is
+        # judged by its own test; here it must not make train look wrong).
+        held = ctx.student.get("replay", "params", label=f"reading {CLASS}.params")
+        if isinstance(held, dict):
+            params = {k: (np.asarray(held[k], dtype=np.float64) if isinstance(held.get(k), np.ndarray) else params[k])
+                      for k in KEYS}
         for k in keys:
             g = grads.get(k)
             if not isinstance(g, np.ndarray) or g.dtype.kind not in "fiu":
@@ -696,6 +767,10 @@ def _schedule(kind: str, lr: float, decay: float, num_iters: int) -> list[float]
             decays = it
         elif kind == "end_of_epoch":  # (it + 1) % iterations_per_epoch == 0
             decays = sum(1 for s in range(it) if (s + 1) % max(TRAIN_N / TRAIN_BATCH, 1) == 0)
+        elif kind == "twice_per_epoch":
+            decays = 2 * sum(1 for s in starts if s < it)
+        elif kind == "twice_around_update":  # once before the epoch's first update, once after it
+            decays = sum(1 for s in starts if s <= it) + sum(1 for s in starts if s < it)
         else:  # "before_update": decayed before this iteration's step
             decays = sum(1 for s in starts if s <= it)
         out.append(lr * decay ** decays)
@@ -710,6 +785,10 @@ SCHEDULE_HINTS = {
                     "the assignment decays it when it % iterations_per_epoch == 0, after that iteration's update",
     "before_update": "the learning rate is decayed before the update of the epoch's first iteration; decay it "
                      "after the update, in the `if it % iterations_per_epoch == 0` block",
+    "twice_per_epoch": "the learning rate is decayed twice per epoch; multiply it by learning_rate_decay once, in the "
+                       "starter's `if it % iterations_per_epoch == 0` block",
+    "twice_around_update": "the learning rate is decayed twice per epoch (before and after the epoch's first "
+                           "update); multiply it by learning_rate_decay once, in the starter's epoch block",
 }
 
 
@@ -739,7 +818,9 @@ def train_sgd_steps(ctx: Context) -> Outcome:
     losses = stats["loss_history"]
     if len(losses) != TRAIN_ITERS:
         raise CheckFailed(f"train()['loss_history'] has {len(losses)} entries for num_iters = {TRAIN_ITERS}; record "
-                          "the minibatch loss once per iteration")
+                          "the minibatch loss once per iteration",
+                          hint="Append the loss inside the loop, once per iteration (loss_history.append(loss))"
+                          if len(losses) < TRAIN_ITERS else None)
     expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
     details: dict[str, Any] = {"settings": settings, "num_train": TRAIN_N,
                                "loss_history": losses, "expected_loss_history": expected["loss_history"]}
@@ -759,6 +840,9 @@ def train_sgd_steps(ctx: Context) -> Outcome:
             again = _replay(ctx, prob, lrs=[0.0], reg=other_reg)
             if rel_error(losses[0], again["loss_history"][0]) <= 1e-8:
                 hint = text
+                if not bad_params:  # the steps were right: only what was recorded differs
+                    hint = ("loss_history records the loss without its regularisation term; record the loss that "
+                            "self.loss(X_batch, y=y_batch, reg=reg) returns")
                 break
         if hint is None:
             hint = ("the first recorded loss is not self.loss(X_batch, y=y_batch, reg=reg) on the minibatch: record "
@@ -789,30 +873,49 @@ def train_sgd_steps(ctx: Context) -> Outcome:
 
 def train_histories(ctx: Context) -> Outcome:
     """One train and one validation accuracy per epoch, computed with predict on the minibatch and on the
-    validation set (whose labels differ from the training labels)."""
+    validation set (whose labels differ from the training labels).
+
+    Every training row and every validation row is the same point, so at any moment the net predicts one
+    class p for all of them: the train accuracy must be 1 if p is the training label and 0 otherwise, and the
+    validation accuracy the share of y_val equal to p (1/6, 2/6 or 3/6). That holds whatever trajectory the
+    training took, so a wrong update is charged to the SGD test, not here.
+    """
     prob = _identical_rows_problem(ctx.rng)
     settings = dict(learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG, num_iters=TRAIN_ITERS,
                     batch_size=TRAIN_BATCH)
     stats = _expect_train_stats(_student_train(ctx, "trained", prob, **settings))
     starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, TRAIN_ITERS)
-    expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
+    label = int(prob["y"][0])
+    c = prob["params"]["W2"].shape[1]
+    consistent = {(float(p == label), float(np.mean(prob["y_val"] == p))) for p in range(c)}
     details = {"epoch_starts": starts, "train_acc_history": stats["train_acc_history"],
-               "val_acc_history": stats["val_acc_history"], "expected_train_acc": expected["train_acc_history"],
-               "expected_val_acc": expected["val_acc_history"]}
-    for key, data in (("train_acc_history", "the minibatch"), ("val_acc_history", "the validation set")):
-        got, want = stats[key], expected[key]
+               "val_acc_history": stats["val_acc_history"],
+               "possible_pairs": sorted([list(pair) for pair in consistent])}
+    for key in ("train_acc_history", "val_acc_history"):
+        got = stats[key]
         if len(got) != len(starts):
+            hint = ("Record the accuracies once per epoch, inside the `if it % iterations_per_epoch == 0` block, "
+                    "not every iteration" if len(got) > len(starts) else
+                    "Record the accuracies at every epoch's first iteration (it % iterations_per_epoch == 0)")
             raise CheckFailed(f"train()['{key}'] has {len(got)} entries for num_iters = {TRAIN_ITERS} with "
                               f"iterations_per_epoch = {max(TRAIN_N / TRAIN_BATCH, 1):g}; expected {len(starts)}, one at "
-                              f"each iteration where it % iterations_per_epoch == 0 ({starts})", details=details)
-        if any(abs(a - b) > 1e-12 for a, b in zip(got, want)):
-            hint = None
-            if key == "val_acc_history" and all(v in (0.0, 1.0) for v in got):
-                hint = "The validation accuracy looks computed on the training data: use predict(X_val) == y_val"
-            elif any(v > 1 for v in got):
-                hint = "An accuracy is a mean (the share of correct predictions), not a count"
-            raise CheckFailed(f"train()['{key}'] is {got}, but predict on {data} gives {want} at the epochs' first "
-                              f"iterations", hint=hint, details=details)
+                              f"each iteration where it % iterations_per_epoch == 0 ({starts})", hint=hint,
+                              details=details)
+    shares = ", ".join(f"{np.mean(prob['y_val'] == p):.4g}" for p in range(c))
+    for i, (tr, va) in enumerate(zip(stats["train_acc_history"], stats["val_acc_history"])):
+        if any(abs(tr - a) < 1e-12 and abs(va - b) < 1e-12 for a, b in consistent):
+            continue
+        hint = None
+        if tr > 1 or va > 1:
+            hint = "An accuracy is a mean (the share of correct predictions), not a count"
+        elif va in (0.0, 1.0):
+            hint = "The validation accuracy looks computed on the training data: use (predict(X_val) == y_val).mean()"
+        elif tr not in (0.0, 1.0):
+            hint = "The train accuracy looks computed on the validation data: use (predict(X_batch) == y_batch).mean()"
+        raise CheckFailed(f"entry {i} of the histories is train {tr!r}, validation {va!r}; with every row the same "
+                          f"point, predict gives one class for all rows, so the train accuracy must be 0 or 1 and the "
+                          f"validation accuracy one of {shares} (the validation labels' class shares)", hint=hint,
+                          details=details)
     return Outcome(f"train and validation accuracies recorded once per epoch ({len(starts)} entries), on the right "
                    "data", details)
 
@@ -827,7 +930,7 @@ def train_sampling(ctx: Context) -> Outcome:
     n, h, c = SAMPLING_N, 6, 3
     params = {"W1": 0.1 * ctx.rng.standard_normal((n, h)), "b1": 1.0 + ctx.rng.random(h),
               "W2": ctx.rng.standard_normal((h, c)) / math.sqrt(h), "b2": 0.1 * ctx.rng.standard_normal(c)}
-    prob = {"params": params, "X": np.eye(n), "y": ctx.rng.integers(0, c, size=n).astype(np.int64),
+    prob = {"params": params, "X": np.eye(n), "y": np.full(n, c - 1, dtype=np.int64),
             "X_val": np.eye(n)[:4], "y_val": np.zeros(4, dtype=np.int64)}
     moved = {}
     for iters in (1, SAMPLING_ITERS):
@@ -851,11 +954,12 @@ def train_sampling(ctx: Context) -> Outcome:
     reached = moved[SAMPLING_ITERS]
     if len(reached) < n:
         never = sorted(set(range(n)) - set(reached))
-        if len(reached) <= SAMPLING_BATCH:
+        prefix = bool(reached) and set(reached) == set(range(max(reached) + 1))
+        if len(reached) <= SAMPLING_BATCH and not prefix:
             hint = "Draw a fresh minibatch inside the loop, every iteration: the same samples were used every time"
-        elif max(reached) < n // 2 or set(reached) <= set(range(SAMPLING_BATCH)):
-            hint = ("Draw the indices from all num_train samples (np.random.choice(num_train, batch_size)); only "
-                    "the first samples were ever drawn")
+        elif prefix:
+            hint = (f"Draw the indices from all num_train samples (np.random.choice(num_train, batch_size)); only "
+                    f"the first {len(reached)} samples were ever drawn")
         else:
             hint = "Every training sample must be reachable by the sampler"
         raise CheckFailed(f"after {SAMPLING_ITERS} iterations with batch_size = {SAMPLING_BATCH}, samples "

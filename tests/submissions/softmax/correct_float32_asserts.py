@@ -1,0 +1,98 @@
+# Test fixture (correct_float32_asserts): correct; a float32 one-hot mask (0/1, exact), np.take_along_axis, asserts over the fixed tuple (W, X, y) in the vectorized version, and a helper for the stable softmax.
+from builtins import range
+import numpy as np
+from random import shuffle
+from past.builtins import xrange
+
+
+def _stable_softmax(scores):
+  """Softmax along the last axis, with the max subtracted first."""
+  shifted = scores - np.max(scores, axis=-1, keepdims=True)
+  e = np.exp(shifted)
+  return e / np.sum(e, axis=-1, keepdims=True)
+
+def softmax_loss_naive(W, X, y, reg):
+  """
+  Softmax loss function, naive implementation (with loops)
+
+  Inputs have dimension D, there are C classes, and we operate on minibatches
+  of N examples.
+
+  Inputs:
+  - W: A numpy array of shape (D, C) containing weights.
+  - X: A numpy array of shape (N, D) containing a minibatch of data.
+  - y: A numpy array of shape (N,) containing training labels; y[i] = c means
+    that X[i] has label c, where 0 <= c < C.
+  - reg: (float) regularization strength
+
+  Returns a tuple of:
+  - loss as single float
+  - gradient with respect to weights W; an array of same shape as W
+  """
+  # Initialize the loss and gradient to zero.
+  loss = 0.0
+  dW = np.zeros_like(W)
+
+  #############################################################################
+  # TODO: Compute the softmax loss and its gradient using explicit loops.     #
+  # Store the loss in loss and the gradient in dW. If you are not careful     #
+  # here, it is easy to run into numeric instability. Don't forget the        #
+  # regularization!                                                           #
+  #############################################################################
+  num_train = X.shape[0]
+  num_classes = W.shape[1]
+  for i in xrange(num_train):
+    scores = X[i].dot(W)
+    scores -= np.max(scores)  # numeric stability
+    exp_scores = np.exp(scores)
+    sum_exp = np.sum(exp_scores)
+    loss += -scores[y[i]] + np.log(sum_exp)
+    for j in xrange(num_classes):
+      p = exp_scores[j] / sum_exp
+      dW[:, j] += (p - (j == y[i])) * X[i]
+
+  loss /= num_train
+  dW /= num_train
+  loss += reg * np.sum(W * W)
+  dW += 2 * reg * W
+  #############################################################################
+  #                          END OF YOUR CODE                                 #
+  #############################################################################
+
+  return loss, dW
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+  """
+  Softmax loss function, vectorized version.
+
+  Inputs and outputs are the same as softmax_loss_naive.
+  """
+  # Initialize the loss and gradient to zero.
+  loss = 0.0
+  dW = np.zeros_like(W)
+
+  for arr in (W, X, y):
+    assert isinstance(arr, np.ndarray) and arr.size > 0
+  assert X.shape[0] == y.shape[0] and X.shape[1] == W.shape[0]
+
+  #############################################################################
+  # TODO: Compute the softmax loss and its gradient using no explicit loops.  #
+  # Store the loss in loss and the gradient in dW. If you are not careful     #
+  # here, it is easy to run into numeric instability. Don't forget the        #
+  # regularization!                                                           #
+  #############################################################################
+  num_train, num_classes = X.shape[0], W.shape[1]
+  probs = _stable_softmax(X.dot(W))
+  correct_probs = np.take_along_axis(probs, y[:, None], axis=1).ravel()
+  loss = -np.sum(np.log(correct_probs)) / num_train
+  loss += reg * np.sum(W * W)
+  # one-hot labels; 0 and 1 are exact in float32 (half the memory)
+  labels = (np.arange(num_classes)[None, :] == y[:, None]).astype(np.float32)
+  dW = X.T.dot(probs - labels) / num_train
+  dW += 2 * reg * W
+  #############################################################################
+  #                          END OF YOUR CODE                                 #
+  #############################################################################
+
+  return loss, dW
