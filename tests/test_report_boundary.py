@@ -104,6 +104,7 @@ def _report(output: str, student_output: str, details: dict[str, Any], score: fl
 
 
 @given(text=TEXT)
+@settings(database=None)
 def test_safe_text_escapes_every_unsafe_character_visibly_and_is_idempotent(text: str) -> None:
     out = safe_text(text)
     assert UNSAFE.search(out) is None
@@ -124,7 +125,7 @@ def test_safe_text_caps_sizes() -> None:
 
 
 @given(output=TEXT, student_output=TEXT, details=st.dictionaries(TEXT, DETAILS, max_size=5), score=FLOAT)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 def test_report_building_makes_strict_json_of_safe_text(output: str, student_output: str,
                                                          details: dict[str, Any], score: float) -> None:
     report = safe_report(_report(output, student_output, details, score))
@@ -156,7 +157,7 @@ def pg(tmp_path_factory: pytest.TempPathFactory, postgres_url: str):  # noqa: F8
 
 
 @given(output=TEXT, student_output=TEXT, details=st.dictionaries(TEXT, DETAILS, max_size=4), score=FLOAT)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_built_report_is_stored_by_postgresql_unchanged(pg, output: str, student_output: str,
                                                             details: dict[str, Any], score: float) -> None:
     from grader import submissions
@@ -171,6 +172,58 @@ def test_any_built_report_is_stored_by_postgresql_unchanged(pg, output: str, stu
         (row,) = session.query(Report).filter_by(submission_id=claim.submission_id).all()
         assert same(row.data, json.loads(json.dumps(report))), (row.data, report)
         assert row.results[0].output == report["tests"][0]["output"]
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    import os
+
+    from worker.sandbox.hardened import ForkServerLauncher
+
+    assert os.geteuid() == 0, "the sandbox's full layers need root (CI runs as root)"
+    launcher = ForkServerLauncher()
+    launcher.start()
+    yield launcher
+    launcher.close()
+
+
+HOSTILE_PRINTER = """
+import sys as _sys
+_correct = svm_loss_naive
+_calls = [0]
+
+
+def svm_loss_naive(W, X, y, reg):
+    _calls[0] += 1
+    print(TEXT)
+    _sys.stderr.write(TEXT)
+    if _calls[0] == 1:
+        raise ValueError(TEXT)
+    loss, dW = _correct(W, X, y, reg)
+    return (LOSS if _calls[0] == 2 else loss), dW
+"""
+
+
+@given(text=TEXT, loss=FLOAT)
+@settings(max_examples=12, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_prints_messages_and_losses_through_the_sandbox_and_postgresql(pg, launcher, text: str,
+                                                                                 loss: float) -> None:
+    """The whole path: a submission prints arbitrary text, raises it as an exception message and returns an
+    arbitrary float as its loss; the engine's report is strict JSON of safe text, and PostgreSQL stores it."""
+    from grader import submissions
+    from grader.models import Report
+
+    app, state, people, new_claim = pg
+    source = svm_file().decode() + HOSTILE_PRINTER.replace("TEXT", repr(text)).replace("LOSS", f"float({str(loss)!r})")
+    report = grade("svm", {"linear_svm.py": source}, seed=7, mode="check", launcher=launcher)
+    assert report["status"] == "graded", report.get("output")
+    assert_clean(report)
+    claim = new_claim()
+    with state.db.session() as session:
+        assert submissions.finish(session, claim, report)
+    with state.db.session() as session:
+        (row,) = session.query(Report).filter_by(submission_id=claim.submission_id).all()
+        assert same(row.data, json.loads(json.dumps(report)))
 
 
 def test_a_report_the_database_refuses_ends_the_submission_in_error_at_once(pg) -> None:
