@@ -21,9 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import os
+import tempfile
+
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+
+# Hypothesis keeps caches in .hypothesis/ of the working directory: not in the project tree (the hostile
+# suite watches that tree for files a job might have written).
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "grader-hypothesis"))
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from service_fixtures import People, make_app, postgres_url, svm_file  # noqa: F401 - postgres_url is a fixture
 from worker.assignments import TestSpec
