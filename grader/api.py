@@ -63,7 +63,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge) -> Response:
-        limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH")  # an archive's is larger
         return error_response(f"the upload is larger than the limit of {limit} bytes", 413)
 
     @app.errorhandler(HTTPException)
@@ -322,6 +322,47 @@ def create_submission(assignment_id: str) -> Any:
     response.status_code = 202
     response.headers["Location"] = body["url"]
     return response
+
+
+def archive_upload_limit() -> int:
+    """An archive may be larger than the request cap of single files (notebooks with their plots)."""
+    from grader.archives import MAX_ARCHIVE_BYTES
+
+    return max(int(state().settings.max_request_bytes), MAX_ARCHIVE_BYTES + 64 * 1024)
+
+
+def archive_json(found: list[Any], plan: Any) -> dict[str, Any]:
+    """The answer to an archive upload (DESIGN.md): the submissions made, what was ignored, what is missing."""
+    return {"submissions": [{"id": s.id, "assignment": s.assignment_id, "status": s.status,
+                             "url": absolute_url("api.get_submission", submission_id=s.id),
+                             "files": {path: stored for item in plan.found if item.assignment == s.assignment_id
+                                       for path, stored in item.paths.items()}} for s in found],
+            "ignored": plan.ignored, "missing": plan.missing}
+
+
+@bp.post("/submissions")
+@login_required
+def create_archive_submission() -> Any:
+    """The whole assignment as a zip (multipart field ``file``): one submission per assignment found."""
+    st = state()
+    request.max_content_length = archive_upload_limit()  # the body is read below, after authentication
+    if not request.mimetype.startswith("multipart/form-data"):
+        raise Invalid("send the archive as multipart/form-data in a field named 'file' "
+                      "(e.g. curl -F file=@a1_code_submission.zip)")
+    uploads = request.files.getlist("file")
+    if len(uploads) != 1 or [key for key in request.files if key != "file"]:
+        raise Invalid("send exactly one archive, in a field named 'file'")
+    storage = uploads[0]
+    from grader.dashboard.throttle import upload_rejections
+
+    session = db_session()
+    found, plan = submissions.submit_archive(session, st.settings, g.user, storage.filename or "", storage.read(),
+                                             st.publish, rejections=upload_rejections())
+    body = archive_json(found, plan)
+    if not submissions.worker_alive(session, st.settings):
+        body["warning"] = "no grading worker is running right now; the submissions are stored and will be graded"
+    session.commit()
+    return jsonify(body), 202
 
 
 @bp.get("/submissions")

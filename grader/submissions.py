@@ -20,19 +20,21 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from grader import catalog
+from grader import archives, catalog
 from grader.config import Settings
 from grader.db import retrying
-from grader.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, TooLarge
+from grader.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, ServiceError, TooLarge
 from grader.models import Report, Submission, SubmissionFile, TestResult, User, WorkerHeartbeat, utcnow
 from worker.engine import MAX_FILE_BYTES, SubmissionRejected, prepare_files
 
 log = logging.getLogger(__name__)
+
+ServiceErrorT = TypeVar("ServiceErrorT", bound=ServiceError)
 
 #: Publishes the queue message for one submission id; raises when the broker cannot be reached.
 Publisher = Callable[[int], None]
@@ -68,6 +70,14 @@ def validate_files(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str,
     except SubmissionRejected as exc:
         raise Invalid(str(exc)) from None
     return files
+
+
+def refuse_notebooks(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str, bytes]]) -> None:
+    """:class:`Invalid` naming the file to upload instead when an upload is a notebook (``.ipynb``, or notebook
+    JSON under a ``.py`` name). Checked before any limit, and counted against none: no row, no rate-limit hit."""
+    for filename, data in uploads:
+        if archives.is_notebook(filename or "", data):
+            raise Invalid(archives.notebook_message(filename or "the file", entry.spec.files))
 
 
 def check_policy(session: Session, entry: catalog.CourseAssignment, user_id: int, now: datetime) -> None:
@@ -108,6 +118,7 @@ def submit(session: Session, settings: Settings, user: User, assignment_id: str,
     """
     user_id, instructor = user.id, user.is_instructor
     checked: dict[str, bytes] | None = None
+    refuse_notebooks(catalog.get(session, settings, assignment_id), uploads)  # free: counted nowhere
     if not instructor:
         entry = catalog.get(session, settings, assignment_id)
         try:
@@ -150,6 +161,90 @@ def submit(session: Session, settings: Settings, user: User, assignment_id: str,
     if publish is not None:
         enqueue(session, publish, submission_id)
     return load_submission(session, submission_id)
+
+
+def submit_archive(session: Session, settings: Settings, user: User, filename: str, data: bytes,
+                   publish: Publisher | None, *, now: datetime | None = None,
+                   rejections: RejectionLimit | None = None) -> tuple[list[Submission], archives.Plan]:
+    """The whole assignment as one zip: one submission per assignment found, each exactly as a single upload
+    of its files would be (same validation, same limits, same row), or nothing at all.
+
+    Everything is decided before anything is stored: the archive's safety (:func:`archives.plan`), then for
+    every assignment found its limits and its files. Any refusal refuses the whole archive, naming the
+    assignment; the rows are committed together, then queued. Returns the submissions and the plan
+    (found, ignored, missing)."""
+    user_id, instructor = user.id, user.is_instructor
+    name = filename or "the archive"
+    entries = {e.id: e for e in catalog.all_assignments(session, settings)}
+    session.commit()  # the assignment rows are synced; nothing else is written before the final transaction
+
+    def counted(exc: ServiceErrorT) -> ServiceErrorT:
+        if rejections is not None and not instructor:
+            rejections.hit(f"{user_id}")
+        return exc
+
+    if not instructor and rejections is not None:
+        wait = rejections.retry_after(f"{user_id}")
+        if wait is not None:
+            raise RateLimited(f"too many uploads that could not be graded; fix the files with `grader check` "
+                              f"and submit again in {wait} s", retry_after=wait)
+    if archives.is_notebook(name, data) or name.lower().endswith(".py"):
+        raise Invalid(f"{name} is not an archive: upload the zip that collectSubmission.sh makes, or hand in one "
+                      "assignment's file on its own page" + (f" ({archives.notebook_message(name, ['the .py files'])})"
+                                                             if archives.is_notebook(name, data) else ""))
+    try:
+        plan = archives.plan(data, name, [(aid, e.spec.files) for aid, e in entries.items()], MAX_FILE_BYTES)
+    except (Invalid, TooLarge) as exc:
+        raise counted(exc) from None
+    if not plan.found:
+        expected = "; ".join(f"{aid}: {', '.join(e.spec.files)}" for aid, e in entries.items())
+        skipped = [i["path"] for i in plan.ignored][:5]
+        raise Invalid(f"{name} holds no file of any assignment (looked for {expected}, e.g. "
+                      f"cs231n/classifiers/linear_svm.py)" + (f"; it has {', '.join(skipped)}" if skipped else "")
+                      + "; nothing was submitted")
+    at = now or utcnow()
+    checked: dict[str, dict[str, bytes]] = {}
+    for item in plan.found:
+        entry = entries[item.assignment]
+        if not instructor:
+            try:
+                check_policy(session, entry, user_id, at)
+            finally:
+                session.rollback()
+        try:
+            checked[item.assignment] = validate_files(entry, list(item.files.items()))
+        except (Invalid, TooLarge) as exc:
+            raise counted(type(exc)(f"{item.assignment} ({', '.join(item.paths)}): {exc.message}; "
+                                    "nothing in the archive was submitted")) from None
+
+    def transaction() -> list[int]:
+        try:
+            session.execute(select(User.id).where(User.id == user_id).with_for_update())
+            rows = []
+            for item in plan.found:
+                entry = catalog.get(session, settings, item.assignment)
+                if not instructor:
+                    check_policy(session, entry, user_id, at)
+                submission = Submission(user_id=user_id, assignment_id=entry.id, status="queued", attempts=0,
+                                        created_at=at)
+                for stored, content in checked[item.assignment].items():
+                    submission.files.append(SubmissionFile(filename=stored, content=content, size=len(content),
+                                                           sha256=hashlib.sha256(content).hexdigest()))
+                session.add(submission)
+                rows.append(submission)
+            session.flush()
+            ids = [row.id for row in rows]
+            session.commit()
+            return ids
+        except BaseException:
+            session.rollback()
+            raise
+
+    ids = retrying(transaction)
+    if publish is not None:
+        for sid in ids:
+            enqueue(session, publish, sid)
+    return [load_submission(session, sid) for sid in ids], plan
 
 
 def enqueue(session: Session, publish: Publisher, submission_id: int, *, now: datetime | None = None) -> bool:
