@@ -75,7 +75,8 @@ def is_notebook(filename: str, data: bytes) -> bool:
     return isinstance(parsed, dict) and ("nbformat" in parsed or "cells" in parsed or "worksheets" in parsed)
 
 
-def notebook_message(filename: str, expected: Sequence[str]) -> str:
+def notebook_message(filename: str, expected: Sequence[str], *, action: str = "Upload",
+                     uncounted: bool = True) -> str:
     """What a student who uploaded a notebook is told: which ``.py`` file(s) to upload instead."""
     stem = posixpath.basename(filename.replace("\\", "/"))
     stem = stem[:-6] if stem.lower().endswith(".ipynb") else stem
@@ -86,8 +87,8 @@ def notebook_message(filename: str, expected: Sequence[str]) -> str:
     if known:
         hint = f" ({stem}.ipynb only calls the functions you write in {' / '.join(known)})"
     return (f"{posixpath.basename(filename)} {what}, not Python source: the grader grades the .py file you wrote "
-            f"the functions in. Upload {files} instead{hint}. Nothing was submitted and it does not count "
-            f"against your limits.")
+            f"the functions in. {action} {files} instead{hint}."
+            + (" Nothing was submitted and it does not count against your limits." if uncounted else ""))
 
 
 # --------------------------------------------------------------------------- archives

@@ -546,17 +546,113 @@ def _show(sub: dict[str, Any], as_json: bool) -> None:
         click.echo(f"submitted {sub['late_days']} day{'s' if sub['late_days'] != 1 else ''} late")
 
 
+#: What `grader submit --all DIR` leaves out, as collectSubmission.sh does (and anything hidden).
+_PACK_SKIPPED = {"datasets", "__pycache__", "__MACOSX", ".ipynb_checkpoints", ".git"}
+
+
+def _pack_directory(folder: Path) -> bytes:
+    """The assignment folder's .py files as a zip made in memory (paths relative to ``folder``); symlinks
+    and hidden or dataset folders are left out, as the course's collectSubmission.sh leaves them out."""
+    import io
+    import zipfile
+
+    from grader.archives import MAX_ENTRIES
+
+    buffer = io.BytesIO()
+    count = 0
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for root, dirs, names in os.walk(folder, followlinks=False):
+            dirs[:] = sorted(d for d in dirs if d not in _PACK_SKIPPED and not d.startswith("."))
+            for name in sorted(names):
+                path = Path(root) / name
+                if not name.endswith(".py") or name.startswith(".") or path.is_symlink() or not path.is_file():
+                    continue
+                count += 1
+                if count > MAX_ENTRIES:
+                    raise click.UsageError(f"{folder} has more than {MAX_ENTRIES} .py files; point --all at the "
+                                           "assignment folder (the one with cs231n/ in it)")
+                try:
+                    archive.writestr(path.relative_to(folder).as_posix(), path.read_bytes())
+                except OSError as exc:
+                    raise click.UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if count == 0:
+        raise click.UsageError(f"{folder} has no .py files; point --all at the assignment folder "
+                               "(the one with cs231n/ in it) or at its zip")
+    return buffer.getvalue()
+
+
+def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: bool) -> None:
+    """`grader submit --all ZIP_OR_DIR`: one submission per assignment found; the server says what it found,
+    ignored and is missing before anything is queued (a refused archive queues nothing)."""
+    from grader.client import ApiError
+
+    path = Path(target)
+    if path.is_dir():
+        data, name = _pack_directory(path), f"{path.resolve().name or 'assignment'}.zip"
+    else:
+        try:
+            data, name = path.read_bytes(), path.name
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
+    out = sys.stderr if as_json else sys.stdout
+    try:
+        answer = client.submit_archive(name, data)
+    except ApiError as exc:
+        _api_fail(exc)
+    for sub in answer["submissions"]:
+        paths = ", ".join(sub.get("files") or {})
+        click.echo(f"found {sub['assignment']}: {paths} -> submission {sub['id']} ({sub['status']})", file=out)
+    for item in answer["missing"]:
+        click.echo(f"missing {item['assignment']}: no {', '.join(item['files'])} in {name} (not submitted)", file=out)
+    if answer["ignored"]:
+        shown = answer["ignored"][:8]
+        more = len(answer["ignored"]) - len(shown)
+        click.echo(f"ignored {len(answer['ignored'])} file{'s' if len(answer['ignored']) != 1 else ''}: "
+                   + ", ".join(i["path"] for i in shown) + (f" and {more} more" if more else ""), file=out)
+    if answer.get("warning"):
+        click.echo(f"note: {answer['warning']}", err=True)
+    if not wait:
+        if as_json:
+            click.echo(json.dumps(answer, indent=2))
+        else:
+            click.echo("see the results with: grader status " + " / ".join(str(s["id"]) for s in answer["submissions"]))
+        return
+    try:
+        results = [_wait(client, int(s["id"]), timeout) for s in answer["submissions"]]
+    except ApiError as exc:
+        _api_fail(exc)
+    if as_json:
+        click.echo(json.dumps({**answer, "submissions": results}, indent=2))
+        return
+    for sub in results:
+        click.echo(f"\n== {sub['assignment']}: submission {sub['id']} ==")
+        _show(sub, False)
+
+
 @click.command("submit")
-@click.argument("assignment")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("assignment", required=False)
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--all", "everything", default=None, metavar="ZIP_OR_DIR",
+              help="Hand in the whole assignment: the zip collectSubmission.sh makes, or the assignment folder; "
+                   "one submission per assignment found.")
 @click.option("--wait", is_flag=True, help="Wait for the grading and print the report.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True,
               help="With --wait: give up waiting after this many seconds (the submission stays queued).")
 @click.option("--json", "as_json", is_flag=True, help="Print the submission (and report) JSON on stdout.")
-def submit_cmd(assignment: str, files: tuple[str, ...], wait: bool, timeout: float, as_json: bool) -> None:
-    """Hand in FILES for ASSIGNMENT to the grader server."""
+def submit_cmd(assignment: str | None, files: tuple[str, ...], everything: str | None, wait: bool, timeout: float,
+               as_json: bool) -> None:
+    """Hand in FILES for ASSIGNMENT to the grader server (or everything with --all ZIP_OR_DIR)."""
+    from grader.archives import is_notebook, notebook_message
     from grader.client import ApiError
 
+    if everything is not None:
+        if assignment or files:
+            raise click.UsageError("--all takes the zip or the folder alone: grader submit --all a1_code_submission.zip")
+        _submit_all(_client(), everything, wait, timeout, as_json)
+        return
+    if not assignment or not files:
+        raise click.UsageError("give the assignment and its file(s): grader submit svm linear_svm.py "
+                               "(or the whole assignment: grader submit --all ZIP_OR_DIR)")
     client = _client()
     uploads: dict[str, bytes] = {}
     for name in files:
@@ -569,6 +665,9 @@ def submit_cmd(assignment: str, files: tuple[str, ...], wait: bool, timeout: flo
         if assignment not in known:
             raise click.UsageError(f"unknown assignment {assignment!r} (known: {', '.join(sorted(known)) or 'none'})")
         expected = known[assignment]["files"]
+        for name, data in uploads.items():
+            if is_notebook(name, data):  # before the one-file renaming below, so the message names this file
+                _fail(notebook_message(name, expected), 2)
         if len(expected) == 1 and len(uploads) == 1 and next(iter(uploads)) != expected[0]:
             ((name, data),) = uploads.items()
             click.echo(f"note: submitting {name} as {expected[0]}", err=True)

@@ -328,3 +328,71 @@ def test_python_that_merely_starts_with_a_dict_is_not_a_notebook():
     assert not archives.is_notebook("linear_svm.py", SVM)
     assert archives.is_notebook("linear_svm.py", b"\xef\xbb\xbf" + NOTEBOOK)
     assert archives.is_notebook("SVM.IPYNB", b"")
+
+
+# --------------------------------------------------------------------------- the web form
+
+
+def page_login(app: Any, name: str) -> Any:
+    import re
+
+    from service_fixtures import PASSWORD
+
+    client = app.test_client()
+    html = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.post("/login", data={"email": f"{name}@example.edu", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 303
+    return client
+
+
+def form_post(client: Any, url: str, page: str, filename: str, data: bytes) -> Any:
+    import re
+
+    html = client.get(page).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    return client.post(url, data={"csrf_token": token, "file": (io.BytesIO(data), filename)},
+                       content_type="multipart/form-data")
+
+
+def test_the_web_form_takes_an_archive_and_says_what_it_found_ignored_and_missed(course_app, course_people):
+    client = page_login(course_app, "alice")
+    answer = form_post(client, "/submissions/archive", "/assignments", "a1_code_submission.zip",
+                       code_submission_2021())
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/submissions")
+    html = client.get("/submissions").get_data(as_text=True)
+    ids = {s.assignment_id: s.id for s in rows(course_app)}
+    assert set(ids) == {"svm", "softmax"}
+    assert f"#{ids['svm']} svm (cs231n/classifiers/linear_svm.py)" in html
+    assert "Not in the archive, so not submitted: two_layer_net (no neural_net.py)." in html
+    assert "Ignored 11 files" in html and "knn.ipynb" in html and "and 3 more" in html
+
+
+def test_the_web_form_refuses_a_hostile_archive_with_its_reason(course_app, course_people):
+    client = page_login(course_app, "alice")
+    answer = form_post(client, "/submissions/archive", "/assignments", "assignment1.zip",
+                       _entry("cs231n/layers.py", stat.S_IFLNK | 0o777, b"/etc/passwd"))
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert 'id="archive-error"' in html and "is a symlink, not a regular file; nothing was submitted" in html
+    assert rows(course_app) == []
+
+
+def test_the_web_form_takes_an_archive_larger_than_the_file_cap(course_app, course_people):
+    """3 MiB of notebook plots (incompressible) with the code: over the 2 MiB request cap of single files."""
+    import os
+
+    files = {"cs231n/classifiers/linear_svm.py": SVM, "features.ipynb": os.urandom(3 * 1024 * 1024)}
+    client = page_login(course_app, "alice")
+    answer = form_post(client, "/submissions/archive", "/assignments", "assignment1.zip", zip_of(files))
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+    assert [r.assignment_id for r in rows(course_app)] == ["svm"]
+
+
+def test_the_single_file_form_refuses_a_notebook_naming_the_file_to_upload(course_app, course_people):
+    client = page_login(course_app, "alice")
+    answer = form_post(client, "/assignments/svm/submissions", "/assignments/svm", "svm.ipynb", NOTEBOOK)
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert "svm.ipynb is a Jupyter notebook" in html and "Upload linear_svm.py instead" in html
+    assert rows(course_app) == []

@@ -121,9 +121,23 @@ def home() -> Any:
     return redirect(home_for(user) if user else url_for("account.login"))
 
 
+@bp.url_value_preprocessor
+def _archive_request_cap(endpoint: str | None, _values: Any) -> None:
+    # Runs before any before_request handler (the CSRF check reads the form, and with it the body): an archive
+    # upload may be larger than the request cap of single files. The view itself still requires a login.
+    if endpoint == "student.submit_archive" and request.method == "POST":
+        from grader.api import archive_upload_limit
+
+        request.max_content_length = archive_upload_limit()
+
+
 @bp.get("/assignments")
 @login_required
 def assignments() -> Any:
+    return _assignments_page()
+
+
+def _assignments_page(*, archive_error: str | None = None, status: int = 200, retry_after: int | None = None) -> Any:
     user = require_user()
     session = db_session()
     entries = catalog.all_assignments(session, state().settings)
@@ -135,8 +149,51 @@ def assignments() -> Any:
         best = max(graded, key=lambda s: (s["score"] / s["max_score"]) if s["max_score"] else 0, default=None)
         summary[entry.id] = {"count": len(own), "latest": own[0] if own else None, "best": best}
     session.commit()
-    return render_template("assignments.html", entries=entries, summary=summary, now=utcnow(),
-                           starters={e.id: starter_files(e) for e in entries})
+    from grader.archives import MAX_ARCHIVE_BYTES
+
+    body = render_template("assignments.html", entries=entries, summary=summary, now=utcnow(),
+                           starters={e.id: starter_files(e) for e in entries}, archive_error=archive_error,
+                           max_archive_bytes=MAX_ARCHIVE_BYTES)
+    return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
+
+
+#: How many ignored paths the flash message after an archive upload names (the rest are counted).
+SHOWN_IGNORED = 8
+
+
+@bp.post("/submissions/archive")
+@login_required
+def submit_archive() -> Any:
+    """The whole assignment as one zip: one submission per assignment found (or nothing, with the reason)."""
+    user = require_user()
+    st = state()
+    session = db_session()
+    chosen = [f for f in request.files.getlist("file") if f.filename]
+    if len(chosen) != 1:
+        return _assignments_page(archive_error="Choose the zip of your assignment folder to upload "
+                                               "(assignment1.zip or a1_code_submission.zip).", status=400)
+    upload = chosen[0]
+    try:
+        found, plan = submissions.submit_archive(session, st.settings, user, upload.filename or "", upload.read(),
+                                                 st.publish, rejections=upload_rejections())
+    except ServiceError as exc:
+        session.rollback()
+        return _assignments_page(archive_error=exc.message, status=exc.status, retry_after=exc.retry_after)
+    session.commit()
+    paths = {item.assignment: ", ".join(item.paths) for item in plan.found}
+    name = (upload.filename or "the archive")[:100]
+    flash(f"{name}: {len(found)} submission{'s' if len(found) != 1 else ''} received: "
+          + "; ".join(f"#{s.id} {s.assignment_id} ({paths[s.assignment_id]})" for s in found) + ".", "success")
+    if plan.missing:
+        flash("Not in the archive, so not submitted: " + "; ".join(
+            f"{m['assignment']} (no {', '.join(m['files'])})" for m in plan.missing) + ".", "info")
+    if plan.ignored:
+        shown_paths = ", ".join(i["path"][:80] for i in plan.ignored[:SHOWN_IGNORED])
+        more = len(plan.ignored) - SHOWN_IGNORED
+        flash(f"Ignored {len(plan.ignored)} file{'s' if len(plan.ignored) != 1 else ''} (notebooks and files of no "
+              f"assignment here are not graded): {shown_paths}" + (f" and {more} more" if more > 0 else "") + ".",
+              "info")
+    return redirect(url_for("student.my_submissions"), code=303)
 
 
 def _assignment_page(entry: catalog.CourseAssignment, *, upload_error: str | None = None, status: int = 200,
@@ -191,6 +248,10 @@ def submit(assignment_id: str) -> Any:
     expected = entry.spec.files
     if not uploads:
         return _assignment_page(entry, upload_error=f"Choose your {' and '.join(expected)} to upload.", status=400)
+    try:
+        submissions.refuse_notebooks(entry, uploads)  # before the renaming below: the message names their file
+    except ServiceError as exc:
+        return _assignment_page(entry, upload_error=exc.message, status=exc.status)
     note = None
     # As `grader submit` does: a one-file assignment takes the file whatever its name on the student's disk.
     if len(expected) == 1 and len(uploads) == 1 and uploads[0][0] != expected[0]:
