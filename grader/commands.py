@@ -622,7 +622,9 @@ def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: b
     except ApiError as exc:
         _api_fail(exc)
     if as_json:
-        click.echo(json.dumps({**answer, "submissions": results}, indent=2))
+        # Each submission as `grader status ID --json` shows it, with where its files were in the archive.
+        merged = [{**sub, "archive_files": item.get("files") or {}} for sub, item in zip(results, answer["submissions"])]
+        click.echo(json.dumps({**answer, "submissions": merged}, indent=2))
         return
     for sub in results:
         click.echo(f"\n== {sub['assignment']}: submission {sub['id']} ==")
