@@ -396,3 +396,9 @@ def test_the_single_file_form_refuses_a_notebook_naming_the_file_to_upload(cours
     html = answer.get_data(as_text=True)
     assert "svm.ipynb is a Jupyter notebook" in html and "Upload linear_svm.py instead" in html
     assert rows(course_app) == []
+
+
+def test_only_a_logged_in_user_may_send_a_large_archive_to_the_web_form(course_app, course_people):
+    big = {"file": (io.BytesIO(bytes(3 * 1024 * 1024)), "assignment1.zip")}
+    anonymous = course_app.test_client().post("/submissions/archive", data=big, content_type="multipart/form-data")
+    assert anonymous.status_code == 413  # the 2 MiB cap of any request, before the CSRF check reads the form

@@ -124,8 +124,8 @@ def home() -> Any:
 @bp.url_value_preprocessor
 def _archive_request_cap(endpoint: str | None, _values: Any) -> None:
     # Runs before any before_request handler (the CSRF check reads the form, and with it the body): an archive
-    # upload may be larger than the request cap of single files. The view itself still requires a login.
-    if endpoint == "student.submit_archive" and request.method == "POST":
+    # upload may be larger than the request cap of single files: for a logged-in user only.
+    if endpoint == "student.submit_archive" and request.method == "POST" and current_user() is not None:
         from grader.api import archive_upload_limit
 
         request.max_content_length = archive_upload_limit()
