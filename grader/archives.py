@@ -260,7 +260,7 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
     used: dict[str, str] = {}
     found: list[Found] = []
     missing: list[dict[str, Any]] = []
-    notebooks: dict[str, str] = {}
+    reasons: dict[str, str] = {}  # why a path that looked like a graded file is ignored
     for aid, files in assignments:
         paths: dict[str, str] = {}
         absent: list[str] = []
@@ -276,6 +276,8 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
                 paths[best[0]] = wanted
         if absent:
             missing.append({"assignment": aid, "files": absent})
+            for path in paths:
+                reasons[path] = f"a file of {aid}, which is not submitted without {', '.join(absent)}"
         else:
             found.append(Found(aid, paths))
     by_path = {e.path: e for e in entries}
@@ -284,7 +286,7 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
         for path, stored in item.paths.items():
             content = read_member(data, by_path[path], file_limit)
             if is_notebook(path, content):
-                notebooks[path] = "notebook JSON under a .py name: not graded; save the Python file itself"
+                reasons[path] = "notebook JSON under a .py name: not graded; save the Python file itself"
                 break
             item.files[stored] = content
         else:
@@ -292,7 +294,7 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
             used.update(item.paths)
             continue
         missing.append({"assignment": item.assignment, "files": list(item.paths.values())})
-    ignored = [{"path": e.path, "reason": notebooks.get(e.path) or _ignored_reason(e.path)}
+    ignored = [{"path": e.path, "reason": reasons.get(e.path) or _ignored_reason(e.path)}
                for e in entries if e.path not in used]
     return Plan(kept, ignored, missing)
 

@@ -188,6 +188,9 @@ def test_a_student_uploads_the_zip_on_the_web_and_reads_each_report(site: Site, 
                       "a1/svm.ipynb": NOTEBOOK, "a1/softmax.ipynb": NOTEBOOK})
     page.get_by_label("The zip of your assignment folder").set_input_files(
         files=[{"name": "assignment1.zip", "mimeType": "application/zip", "buffer": archive}])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#archive-heading").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "student-archive-form.png"))
     page.get_by_role("button", name="Submit the archive").click()
     page.wait_for_url(site.base + "/submissions")
     flashes = page.locator(".flash").all_inner_texts()
@@ -195,7 +198,6 @@ def test_a_student_uploads_the_zip_on_the_web_and_reads_each_report(site: Site, 
                     r"#\d+ svm \(a1/cs231n/classifiers/linear_svm\.py\)\.", flashes[0]), flashes
     assert flashes[1] == "Not in the archive, so not submitted: two_layer_net (no neural_net.py)."
     assert flashes[2].startswith("Ignored 2 files") and "a1/svm.ipynb" in flashes[2]
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "student-archive-upload.png"), full_page=True)
 
     scores = {}

@@ -402,3 +402,25 @@ def test_only_a_logged_in_user_may_send_a_large_archive_to_the_web_form(course_a
     big = {"file": (io.BytesIO(bytes(3 * 1024 * 1024)), "assignment1.zip")}
     anonymous = course_app.test_client().post("/submissions/archive", data=big, content_type="multipart/form-data")
     assert anonymous.status_code == 413  # the 2 MiB cap of any request, before the CSRF check reads the form
+
+
+def test_an_assignment_with_paths_in_its_files_is_matched_by_path_suffix():
+    """The 2021+ convention (files = ["cs231n/layers.py", "cs231n/classifiers/fc_net.py"]): each path must end an
+    archive path; an assignment with one of its files absent is missing, naming that file."""
+    course = [("fc_net", ["cs231n/layers.py", "cs231n/classifiers/fc_net.py"]), ("svm", ["linear_svm.py"])]
+    both = zip_of({"a1/cs231n/layers.py": b"x = 1\n", "a1/cs231n/classifiers/fc_net.py": b"y = 2\n",
+                   "a1/layers.py": b"z = 3\n", "a1/cs231n/classifiers/linear_svm.py": SVM})
+    plan = archives.plan(both, "a1.zip", course, 512 * 1024)
+    assert [f.as_dict() for f in plan.found] == [
+        {"assignment": "fc_net", "files": {"a1/cs231n/layers.py": "cs231n/layers.py",
+                                           "a1/cs231n/classifiers/fc_net.py": "cs231n/classifiers/fc_net.py"}},
+        {"assignment": "svm", "files": {"a1/cs231n/classifiers/linear_svm.py": "linear_svm.py"}}]
+    assert plan.found[0].files == {"cs231n/layers.py": b"x = 1\n", "cs231n/classifiers/fc_net.py": b"y = 2\n"}
+    assert plan.ignored == [{"path": "a1/layers.py", "reason": "not a file of any assignment here"}]
+    half = archives.plan(zip_of({"cs231n/layers.py": b"x = 1\n", "mylayers.py": b""}), "a.zip", course, 512 * 1024)
+    assert half.found == []
+    assert half.missing == [{"assignment": "fc_net", "files": ["cs231n/classifiers/fc_net.py"]},
+                            {"assignment": "svm", "files": ["linear_svm.py"]}]
+    assert half.ignored == [
+        {"path": "cs231n/layers.py", "reason": "a file of fc_net, which is not submitted without cs231n/classifiers/fc_net.py"},
+        {"path": "mylayers.py", "reason": "not a file of any assignment here"}]
