@@ -492,7 +492,8 @@ def _wait(client: Any, submission_id: int, timeout: float) -> dict[str, Any]:
     tty = sys.stderr.isatty()
     spin = _spinner()
     started = time.monotonic()
-    last_status, warned, delay, failures = "", False, 0.5, 0
+    # Quick at first (a grading takes well under a second), then slower: 0.1 s growing by 1.3 up to 3 s.
+    last_status, warned, delay, failures = "", False, 0.1, 0
     while True:
         try:
             sub = client.submission(submission_id)
@@ -527,7 +528,7 @@ def _wait(client: Any, submission_id: int, timeout: float) -> dict[str, Any]:
             _fail(f"still {status} after {timeout:g} s; the submission is safe: check later with "
                   f"`grader status {submission_id}`")
         time.sleep(delay)
-        delay = min(delay * 1.5, 3.0)
+        delay = min(delay * 1.3, 3.0)
 
 
 def _show(sub: dict[str, Any], as_json: bool) -> None:
