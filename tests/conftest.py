@@ -13,7 +13,9 @@ from worker.assignments import get_assignment
 pytest_plugins = ["service_fixtures"]
 
 SUBMISSIONS = Path(__file__).parent / "submissions"
-FILES = {"svm": "linear_svm.py", "softmax": "softmax.py", "two_layer_net": "neural_net.py"}
+FILES = {"svm": "linear_svm.py", "softmax": "softmax.py", "two_layer_net": "neural_net.py",
+         # 2021+ edition: a fixture is a folder with the two files students submit
+         "fc_net": ("layers.py", "fc_net.py")}
 
 
 def expected(assignment: str) -> dict[str, dict]:
@@ -21,7 +23,10 @@ def expected(assignment: str) -> dict[str, dict]:
 
 
 def fixture_files(assignment: str, name: str) -> dict[str, bytes]:
-    return {FILES[assignment]: (SUBMISSIONS / assignment / f"{name}.py").read_bytes()}
+    spec = FILES[assignment]
+    if isinstance(spec, tuple):
+        return {f: (SUBMISSIONS / assignment / name / f).read_bytes() for f in spec}
+    return {spec: (SUBMISSIONS / assignment / f"{name}.py").read_bytes()}
 
 
 def fixtures(kind: str) -> list[tuple[str, str]]:

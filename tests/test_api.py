@@ -143,7 +143,7 @@ def test_student_routes_answer_with_the_contract(app, client, people, alice_subm
         return response.json
 
     ids = sorted(p.name for p in (ROOT / "assignments").iterdir() if (p / "assignment.toml").is_file())
-    assert ids == ["softmax", "svm", "two_layer_net"]
+    assert ids == ["fc_net", "softmax", "svm", "two_layer_net"]
     for who, role in (("alice", "student"), ("prof", "instructor")):
         me = get("/api/v1/me", who)
         assert me == {"id": people.ids[who], "email": f"{who}@example.edu", "name": who.title(), "role": role}

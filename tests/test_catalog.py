@@ -63,7 +63,8 @@ def test_there_are_at_least_40_catalogued_mistakes_with_unique_ids():
     ids = [m.id for aid in ("svm", "softmax", "two_layer_net") for m in _mistakes(aid)]
     assert len(ids) >= 40, len(ids)
     assert len(ids) == len(set(ids))
-    for aid in ("svm", "softmax", "two_layer_net"):
+    assert len({m.id for m in _mistakes("fc_net")}) == len(_mistakes("fc_net"))
+    for aid in ("svm", "softmax", "two_layer_net", "fc_net"):
         for m in _mistakes(aid):
             assert m.does and m.fix and m.outputs, m.id
 
@@ -142,3 +143,52 @@ def test_regime_specific_mistakes_are_right_on_typical_inputs(aid, mistake):
         return  # undefined there (a transposed dW needs D == C): only the square regime shows it
     got, want = m.compute(p.W, p.X, p.y, 0.1), func(p.W, p.X, p.y, 0.1)
     assert rel_error(got[0], want[0]) < 1e-9 and rel_error(got[1], want[1]) < 1e-9
+
+
+def _fc_cases(kind, seed):
+    """(args, reference outputs) for each kind of the 2021+ catalogue, on the inputs its checks use."""
+    from worker.checks import layers
+
+    ref = get_assignment("fc_net").reference()
+    rng = np.random.default_rng(seed)
+    if kind == "affine_backward":
+        for shape, m in zip(layers.AFFINE_SHAPES, layers.AFFINE_M):
+            x, w, b = layers._affine_inputs(rng, shape, m)
+            dout = rng.standard_normal((shape[0], m))
+            dx, dw, db = ref.affine_backward(dout, (x, w, b))
+            yield (x, w, b, dout), {"dx": dx, "dw": dw, "db": db}
+    elif kind == "relu_backward":
+        x, dout = rng.standard_normal((5, 4, 3)), rng.standard_normal((5, 4, 3))
+        yield (x, dout), {"dx": ref.relu_backward(dout, x)}
+    elif kind in ("svm_loss", "softmax_loss"):
+        for _, x, y in layers._loss_regimes(rng):
+            loss, dx = getattr(ref, kind)(x, y)
+            yield (x, y), {"loss": loss, "dx": dx}
+    else:
+        for reg in (0.0, 0.7):
+            params, X, y = layers._random_net(rng)
+            yield (params, X, y, reg), _outputs(ref.net_loss(params, X, y, reg))
+
+
+def test_the_2021_catalogue_is_observable_recognised_and_never_names_the_correct_answer():
+    mistakes = _mistakes("fc_net")
+    assert len(mistakes) >= 15
+    for m in mistakes:
+        observed = recognised = False
+        for seed in SEEDS:
+            for args, expected in _fc_cases(m.kind, seed):
+                # the correct answer is never named
+                found = diagnose(mistakes, m.kind, m.kind, args, expected, expected, list(expected))
+                assert not found.matches and not found.partial
+                if m.applies is not None and not m.applies(*args):
+                    continue
+                got = m.compute(*args)
+                got = dict(got) if isinstance(got, dict) else _outputs(got)
+                failing = [k for k in got if k in expected and _differs(got[k], expected[k])]
+                if not failing:
+                    continue
+                observed = True
+                found = diagnose(mistakes, m.kind, m.kind, args, got, expected, failing)
+                recognised = recognised or m.id in [x.id for x in found.matches + found.partial]
+        assert observed, f"{m.id}: no input of the checks makes it observable"
+        assert recognised, f"{m.id}: not recognised as itself"

@@ -68,7 +68,7 @@ def test_admin_workflow_users_tokens_gradebook(runner: CliRunner, tmp_path: Path
     exported = runner.invoke(main, ["gradebook", "export", "--csv", str(out)])
     assert exported.exit_code == 0
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert rows[0][:5] == ["email", "name", "softmax", "svm", "two_layer_net"]
+    assert rows[0][:6] == ["email", "name", "fc_net", "softmax", "svm", "two_layer_net"]
     assert rows[1][:2] == ["ann@example.edu", "Ann Lee"] and len(rows) == 2  # students only
     stdout = runner.invoke(main, ["gradebook", "export"])
     assert stdout.output == out.read_text()

@@ -23,6 +23,7 @@ from worker.sandbox import Limits
 
 VISIBILITIES = ("visible", "hidden", "after_due_date")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_PATH = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*/)*[A-Za-z_][A-Za-z0-9_]*\.py$")  # a module path, no .. or /
 
 
 class AssignmentError(Exception):
@@ -53,6 +54,14 @@ class Assignment:
     limits: Limits
     path: Path
     description: str = ""
+    # Editions are data: the course edition and its conventions (e.g. {"reg": "full"} for 2017's
+    # reg * sum(W*W), {"reg": "half"} for the 2021+ net's 0.5 * reg * sum(W*W)); checks read them.
+    edition: str = ""
+    conventions: dict[str, Any] = field(default_factory=dict)
+    # Course files laid out beside the student's in the sandbox (visible course code such as the 2021+
+    # cs231n/layer_utils.py), under provided/ in the assignment folder, and the order modules are executed.
+    provided: list[str] = field(default_factory=list)
+    load_order: list[str] = field(default_factory=list)
     _tests_module: ModuleType | None = None
     _reference: ModuleType | None = None
     _catalog: list[Any] | None = None
@@ -63,8 +72,25 @@ class Assignment:
 
     @property
     def module_names(self) -> dict[str, str]:
-        """filename -> module name (``linear_svm.py`` -> ``linear_svm``)."""
-        return {f: f[: -len(".py")] for f in self.files}
+        """file path -> module name (``linear_svm.py`` -> ``linear_svm``, ``cs231n/layers.py`` -> ``cs231n.layers``),
+        for the student's files and the provided ones."""
+        return {f: f[: -len(".py")].replace("/", ".") for f in [*self.files, *self.provided]}
+
+    def provided_sources(self) -> dict[str, str]:
+        """The provided course files' sources by path (read from ``provided/`` in the assignment folder)."""
+        out = {}
+        for f in self.provided:
+            path = self.path / "provided" / f
+            try:
+                out[f] = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise AssignmentError(f"{self.id}: provided file {f} cannot be read: {exc}") from None
+        return out
+
+    def execution_order(self) -> list[str]:
+        """Every file, student's and provided, in the order the child executes them."""
+        order = [f for f in self.load_order if f in self.files or f in self.provided]
+        return order + [f for f in [*self.files, *self.provided] if f not in order]
 
     @property
     def main_module(self) -> str:
@@ -126,6 +152,14 @@ def load_assignment_dir(path: Path) -> Assignment:
     files = data.get("files")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f.endswith(".py") for f in files):
         raise AssignmentError(f"{toml_path}: 'files' must list the .py files students submit")
+    provided = data.get("provided", [])
+    load_order = data.get("load_order", [])
+    for key, value in (("files", files), ("provided", provided), ("load_order", load_order)):
+        if not isinstance(value, list) or not all(isinstance(f, str) and _PATH.match(f) for f in value):
+            raise AssignmentError(f"{toml_path}: '{key}' must list relative .py paths such as cs231n/layers.py")
+    conventions = data.get("conventions", {})
+    if not isinstance(conventions, dict):
+        raise AssignmentError(f"{toml_path}: [conventions] must be a table")
     tests = []
     seen = set()
     for t in data.get("tests", []):
@@ -146,7 +180,8 @@ def load_assignment_dir(path: Path) -> Assignment:
     except (TypeError, ValueError) as exc:
         raise AssignmentError(f"{toml_path}: [limits]: {exc}") from None
     return Assignment(id=aid, title=str(data.get("title", aid)), files=files, tests=tests, limits=limits,
-                      path=path, description=str(data.get("description", "")))
+                      path=path, description=str(data.get("description", "")), edition=str(data.get("edition", "")),
+                      conventions=dict(conventions), provided=list(provided), load_order=list(load_order))
 
 
 @lru_cache(maxsize=None)

@@ -152,12 +152,31 @@ def check_syntax(filename: str, source: str, sink: _WarningSink | None = None) -
         raise SubmissionRejected(f"{filename} cannot be parsed as Python: {type(exc).__name__}: {exc}") from None
 
 
+def match_file_names(assignment: Assignment, files: Mapping[str, bytes | str]) -> dict[str, bytes | str]:
+    """Uploaded names -> the assignment's file paths: an expected path is itself, and a bare file name
+    (``layers.py``, as browsers and the CLI send it) is the one expected file with that name
+    (``cs231n/layers.py``). Any other name, a path included, keeps its name (and is refused)."""
+    expected = assignment.files
+    out: dict[str, bytes | str] = {}
+    for name, data in files.items():
+        key = name
+        if name not in expected and "/" not in name and "\\" not in name:
+            same = [f for f in expected if f.rsplit("/", 1)[-1] == name]
+            if len(same) == 1:
+                key = same[0]
+        if key in out:
+            raise SubmissionRejected(f"{key} was uploaded twice")
+        out[key] = data
+    return out
+
+
 def prepare_files(assignment: Assignment, files: Mapping[str, bytes | str],
                   compile_warnings: dict[str, dict[str, Any]] | None = None,
                   ) -> tuple[dict[str, str], dict[str, ast.Module]]:
     """Validate the uploaded files: names, encoding, size, syntax. Returns sources and ASTs by module name;
     the compiler's warnings for each file go to ``compile_warnings`` (capped)."""
     expected = assignment.files
+    files = match_file_names(assignment, files)
     unknown = [f for f in files if f not in expected]
     if unknown:
         bad = unknown[0]
@@ -366,7 +385,10 @@ def _grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, se
         report["execution_time"] = round(time.monotonic() - started, 4)
         return report
 
-    modules = {assignment.module_names[f]: (f, sources[assignment.module_names[f]]) for f in assignment.files}
+    provided = assignment.provided_sources()
+    names = assignment.module_names
+    modules = {names[f]: (f, sources[names[f]] if f in assignment.files else provided[f])
+               for f in assignment.execution_order()}
     reference = assignment.reference() if mode == "grade" else None
     catalog = assignment.catalog() if mode == "grade" else []
     memo: dict[str, Any] = {}

@@ -75,7 +75,10 @@ class Diagnosis:
 
 
 def _outputs_of(value: Any) -> dict[str, Any]:
-    """A variant's or the reference's outputs as a flat mapping: loss, grad (or grad keys), scores."""
+    """A variant's or the reference's outputs as a flat mapping: loss, grad (or grad keys), scores; a variant
+    may also return the mapping itself (``{"dx": ..., "dw": ..., "db": ...}``)."""
+    if isinstance(value, Mapping):
+        return {str(k): (float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=np.float64)) for k, v in value.items()}
     if isinstance(value, tuple) and len(value) == 2:
         loss, grad = value
         out: dict[str, Any] = {"loss": float(loss)}

@@ -140,11 +140,26 @@ class Child:
         sources: dict[str, str] = header["modules"]
         filenames: dict[str, str] = header["files"]
         self.filenames.update(filenames.values())
-        # Register every module before executing any, so that one student file can import another.
+        # Register every module before executing any, so that one student file can import another. Dotted
+        # names (cs231n.classifiers.fc_net) get their parent packages, so that the course's relative imports
+        # (from ..layers import *) work as in the course's folder.
         for name, source in sources.items():
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                parent = ".".join(parts[:i])
+                if parent not in sys.modules:
+                    package = types.ModuleType(parent)
+                    package.__path__ = []
+                    package.__package__ = parent
+                    sys.modules[parent] = package
+                    if i > 1:
+                        setattr(sys.modules[".".join(parts[:i - 1])], parts[i - 1], package)
             module = types.ModuleType(name)
             module.__file__ = filenames[name]
+            module.__package__ = ".".join(parts[:-1])
             sys.modules[name] = module
+            if len(parts) > 1:
+                setattr(sys.modules[".".join(parts[:-1])], parts[-1], module)
             self.modules[name] = module
             linecache.cache[filenames[name]] = (len(source), None, source.splitlines(True), filenames[name])
         for name, source in sources.items():
