@@ -343,7 +343,8 @@ def archive_json(found: list[Any], plan: Any) -> dict[str, Any]:
 @bp.post("/submissions")
 @login_required
 def create_archive_submission() -> Any:
-    """The whole assignment as a zip (multipart field ``file``): one submission per assignment found."""
+    """The whole assignment as a zip (multipart field ``file``): one submission per assignment found.
+    With ``dry_run=1`` (query or form field): 200 and what would be submitted, nothing stored."""
     st = state()
     request.max_content_length = archive_upload_limit()  # the body is read below, after authentication
     if not request.mimetype.startswith("multipart/form-data"):
@@ -355,9 +356,14 @@ def create_archive_submission() -> Any:
     storage = uploads[0]
     from grader.dashboard.throttle import upload_rejections
 
+    dry_run = (request.args.get("dry_run") or request.form.get("dry_run") or "").lower() in ("1", "true", "yes")
     session = db_session()
     found, plan = submissions.submit_archive(session, st.settings, g.user, storage.filename or "", storage.read(),
-                                             st.publish, rejections=upload_rejections())
+                                             st.publish, rejections=upload_rejections(), dry_run=dry_run)
+    if dry_run:  # every check made, nothing stored: what would be submitted
+        session.commit()
+        return jsonify(dry_run=True, submissions=[], found=[item.as_dict() for item in plan.found],
+                       ignored=plan.ignored, missing=plan.missing), 200
     body = archive_json(found, plan)
     if not submissions.worker_alive(session, st.settings):
         body["warning"] = "no grading worker is running right now; the submissions are stored and will be graded"

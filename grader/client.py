@@ -85,9 +85,11 @@ class ApiClient:
         upload = [("file", (name, data, "text/x-python")) for name, data in files.items()]
         return self.request("POST", f"/assignments/{assignment}/submissions", files=upload)  # type: ignore[no-any-return]
 
-    def submit_archive(self, filename: str, data: bytes) -> dict[str, Any]:
-        """The whole assignment as a zip: ``{"submissions", "ignored", "missing"}``."""
+    def submit_archive(self, filename: str, data: bytes, *, dry_run: bool = False) -> dict[str, Any]:
+        """The whole assignment as a zip: ``{"submissions", "ignored", "missing"}`` (``dry_run``: also
+        ``"found"``, and nothing is submitted)."""
         return self.request("POST", "/submissions",  # type: ignore[no-any-return]
+                            params={"dry_run": "1"} if dry_run else None,
                             files=[("file", (filename, data, "application/zip"))])
 
     def submission(self, submission_id: int) -> dict[str, Any]:

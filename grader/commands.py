@@ -582,7 +582,7 @@ def _pack_directory(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: bool) -> None:
+def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: bool, dry_run: bool = False) -> None:
     """`grader submit --all ZIP_OR_DIR`: one submission per assignment found; the server says what it found,
     ignored and is missing before anything is queued (a refused archive queues nothing)."""
     from grader.client import ApiError
@@ -597,9 +597,11 @@ def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: b
             raise click.UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
     out = sys.stderr if as_json else sys.stdout
     try:
-        answer = client.submit_archive(name, data)
+        answer = client.submit_archive(name, data, dry_run=dry_run)
     except ApiError as exc:
         _api_fail(exc)
+    for item in answer.get("found") or []:
+        click.echo(f"would submit {item['assignment']}: {', '.join(item['files'])}", file=out)
     for sub in answer["submissions"]:
         paths = ", ".join(sub.get("files") or {})
         click.echo(f"found {sub['assignment']}: {paths} -> submission {sub['id']} ({sub['status']})", file=out)
@@ -612,6 +614,12 @@ def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: b
                    + ", ".join(i["path"] for i in shown) + (f" and {more} more" if more else ""), file=out)
     if answer.get("warning"):
         click.echo(f"note: {answer['warning']}", err=True)
+    if dry_run:
+        if as_json:
+            click.echo(json.dumps(answer, indent=2))
+        else:
+            click.echo("nothing was submitted (--dry-run)")
+        return
     if not wait:
         if as_json:
             click.echo(json.dumps(answer, indent=2))
@@ -638,12 +646,14 @@ def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: b
 @click.option("--all", "everything", default=None, metavar="ZIP_OR_DIR",
               help="Hand in the whole assignment: the zip collectSubmission.sh makes, or the assignment folder; "
                    "one submission per assignment found.")
+@click.option("--dry-run", is_flag=True, help="With --all: check the archive and say what would be submitted; "
+                                                 "submit nothing.")
 @click.option("--wait", is_flag=True, help="Wait for the grading and print the report.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=900, show_default=True,
               help="With --wait: give up waiting after this many seconds (the submission stays queued).")
 @click.option("--json", "as_json", is_flag=True, help="Print the submission (and report) JSON on stdout.")
-def submit_cmd(assignment: str | None, files: tuple[str, ...], everything: str | None, wait: bool, timeout: float,
-               as_json: bool) -> None:
+def submit_cmd(assignment: str | None, files: tuple[str, ...], everything: str | None, dry_run: bool, wait: bool,
+               timeout: float, as_json: bool) -> None:
     """Hand in FILES for ASSIGNMENT to the grader server (or everything with --all ZIP_OR_DIR)."""
     from grader.archives import is_notebook, notebook_message
     from grader.client import ApiError
@@ -651,8 +661,10 @@ def submit_cmd(assignment: str | None, files: tuple[str, ...], everything: str |
     if everything is not None:
         if assignment or files:
             raise click.UsageError("--all takes the zip or the folder alone: grader submit --all a1_code_submission.zip")
-        _submit_all(_client(), everything, wait, timeout, as_json)
+        _submit_all(_client(), everything, wait, timeout, as_json, dry_run)
         return
+    if dry_run:
+        raise click.UsageError("--dry-run goes with --all (a single file is checked offline with `grader check`)")
     if not assignment or not files:
         raise click.UsageError("give the assignment and its file(s): grader submit svm linear_svm.py "
                                "(or the whole assignment: grader submit --all ZIP_OR_DIR)")

@@ -165,14 +165,16 @@ def submit(session: Session, settings: Settings, user: User, assignment_id: str,
 
 def submit_archive(session: Session, settings: Settings, user: User, filename: str, data: bytes,
                    publish: Publisher | None, *, now: datetime | None = None,
-                   rejections: RejectionLimit | None = None) -> tuple[list[Submission], archives.Plan]:
+                   rejections: RejectionLimit | None = None,
+                   dry_run: bool = False) -> tuple[list[Submission], archives.Plan]:
     """The whole assignment as one zip: one submission per assignment found, each exactly as a single upload
     of its files would be (same validation, same limits, same row), or nothing at all.
 
     Everything is decided before anything is stored: the archive's safety (:func:`archives.plan`), then for
     every assignment found its limits and its files. Any refusal refuses the whole archive, naming the
     assignment; the rows are committed together, then queued. Returns the submissions and the plan
-    (found, ignored, missing)."""
+    (found, ignored, missing). With ``dry_run`` every check is made (and counted) the same way, and nothing
+    is stored: the plan says what would be submitted."""
     user_id, instructor = user.id, user.is_instructor
     name = filename or "the archive"
     entries = {e.id: e for e in catalog.all_assignments(session, settings)}
@@ -216,6 +218,8 @@ def submit_archive(session: Session, settings: Settings, user: User, filename: s
         except (Invalid, TooLarge) as exc:
             raise counted(type(exc)(f"{item.assignment} ({', '.join(item.paths)}): {exc.message}; "
                                     "nothing in the archive was submitted")) from None
+    if dry_run:
+        return [], plan
 
     def transaction() -> list[int]:
         try:

@@ -105,6 +105,14 @@ def test_the_2017_folder_zip_is_graded_per_assignment(site: Site) -> None:
 def test_the_2021_code_submission_grades_what_exists_here(site: Site) -> None:
     archive = site.tmp / "a1_code_submission.zip"
     archive.write_bytes(code_submission_2021())
+    with site.app.extensions["grader"].db.session() as session:
+        before = session.query(Submission).count()
+    checked = submit_all(site, "bob", archive, "--dry-run")
+    assert checked.returncode == 0, checked.stderr
+    assert "would submit softmax: cs231n/classifiers/softmax.py" in checked.stdout
+    assert checked.stdout.rstrip().endswith("nothing was submitted (--dry-run)")
+    with site.app.extensions["grader"].db.session() as session:
+        assert session.query(Submission).count() == before
     done = submit_all(site, "bob", archive, "--wait", "--timeout", "120")
     assert done.returncode == 0, done.stderr + site.worker.output()[-3000:]
     out = done.stdout

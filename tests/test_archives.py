@@ -90,8 +90,9 @@ def course_people(course_app: Any) -> People:
     return people
 
 
-def post_archive(client: Any, headers: dict[str, str], data: bytes, filename: str = "assignment1.zip") -> Any:
-    return client.post("/api/v1/submissions", headers=headers, content_type="multipart/form-data",
+def post_archive(client: Any, headers: dict[str, str], data: bytes, filename: str = "assignment1.zip",
+                 query: str = "") -> Any:
+    return client.post("/api/v1/submissions" + query, headers=headers, content_type="multipart/form-data",
                        data={"file": (io.BytesIO(data), filename)})
 
 
@@ -424,3 +425,38 @@ def test_an_assignment_with_paths_in_its_files_is_matched_by_path_suffix():
     assert half.ignored == [
         {"path": "cs231n/layers.py", "reason": "a file of fc_net, which is not submitted without cs231n/classifiers/fc_net.py"},
         {"path": "mylayers.py", "reason": "not a file of any assignment here"}]
+
+
+def test_a_dry_run_says_what_would_be_submitted_and_stores_nothing(course_app, course_people):
+    client = course_app.test_client()
+    answer = client.post("/api/v1/submissions?dry_run=1", headers=course_people.headers("alice"),
+                         content_type="multipart/form-data",
+                         data={"file": (io.BytesIO(code_submission_2021()), "a1_code_submission.zip")})
+    assert answer.status_code == 200, answer.json
+    assert answer.json["dry_run"] is True and answer.json["submissions"] == []
+    assert answer.json["found"] == [
+        {"assignment": "softmax", "files": {"cs231n/classifiers/softmax.py": "softmax.py"}},
+        {"assignment": "svm", "files": {"cs231n/classifiers/linear_svm.py": "linear_svm.py"}}]
+    assert answer.json["missing"] == [{"assignment": "two_layer_net", "files": ["neural_net.py"]}]
+    # The same checks as a real upload: a file that cannot be graded is reported now.
+    bad = post_archive(client, course_people.headers("alice"), zip_of({"linear_svm.py": b"def f(:\n"}),
+                       query="?dry_run=1")
+    assert bad.status_code == 400 and "SyntaxError" in bad.json["error"]
+    assert rows(course_app) == []
+    # On the page: the second button of the form.
+    page = page_login(course_app, "alice")
+    html_page = page.get("/assignments").get_data(as_text=True)
+    import re
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html_page).group(1)
+    shown = page.post("/submissions/archive", content_type="multipart/form-data",
+                      data={"csrf_token": token, "dry_run": "1",
+                            "file": (io.BytesIO(folder_zip_2017()), "assignment1.zip")})
+    assert shown.status_code == 200
+    html = shown.get_data(as_text=True)
+    preview = html[html.index('id="archive-preview"'):]
+    preview = preview[:preview.index("</div>")]
+    assert "<strong>assignment1.zip</strong> was checked and nothing was submitted" in preview
+    assert "<code>svm</code> from <code>assignment1/cs231n/classifiers/linear_svm.py</code>" in preview
+    assert "Ignored 14 files" in preview and "and 6 more" in preview
+    assert rows(course_app) == []

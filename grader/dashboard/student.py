@@ -137,7 +137,8 @@ def assignments() -> Any:
     return _assignments_page()
 
 
-def _assignments_page(*, archive_error: str | None = None, status: int = 200, retry_after: int | None = None) -> Any:
+def _assignments_page(*, archive_error: str | None = None, status: int = 200, retry_after: int | None = None,
+                      preview: dict[str, Any] | None = None) -> Any:
     user = require_user()
     session = db_session()
     entries = catalog.all_assignments(session, state().settings)
@@ -153,7 +154,7 @@ def _assignments_page(*, archive_error: str | None = None, status: int = 200, re
 
     body = render_template("assignments.html", entries=entries, summary=summary, now=utcnow(),
                            starters={e.id: starter_files(e) for e in entries}, archive_error=archive_error,
-                           max_archive_bytes=MAX_ARCHIVE_BYTES)
+                           max_archive_bytes=MAX_ARCHIVE_BYTES, preview=preview, shown_ignored=SHOWN_IGNORED)
     return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
 
@@ -173,13 +174,16 @@ def submit_archive() -> Any:
         return _assignments_page(archive_error="Choose the zip of your assignment folder to upload "
                                                "(assignment1.zip or a1_code_submission.zip).", status=400)
     upload = chosen[0]
+    dry_run = request.form.get("dry_run") == "1"
     try:
         found, plan = submissions.submit_archive(session, st.settings, user, upload.filename or "", upload.read(),
-                                                 st.publish, rejections=upload_rejections())
+                                                 st.publish, rejections=upload_rejections(), dry_run=dry_run)
     except ServiceError as exc:
         session.rollback()
         return _assignments_page(archive_error=exc.message, status=exc.status, retry_after=exc.retry_after)
     session.commit()
+    if dry_run:  # "Check without submitting": what would be submitted, ignored and missing, on the same page
+        return _assignments_page(preview={"name": upload.filename or "the archive", **plan.summary()})
     paths = {item.assignment: ", ".join(item.paths) for item in plan.found}
     name = (upload.filename or "the archive")[:100]
     flash(f"{name}: {len(found)} submission{'s' if len(found) != 1 else ''} received: "
