@@ -139,3 +139,19 @@ def test_a_new_assignment_is_just_a_folder(tmp_path, monkeypatch):
     report = grade("relu", {"relu.py": bad}, seed=1)
     assert report["score"] == 1
     assert "relu_forward(x): relative error" in report["tests"][0]["output"]
+
+
+def test_editions_are_data_the_reg_convention_comes_from_assignment_toml(tmp_path, monkeypatch):
+    """A course on the 2016 convention (0.5 * reg) sets it in its folder; the known-value checks follow it."""
+    root = tmp_path / "assignments"
+    shutil.copytree(assignments_root(), root)
+    toml = root / "svm" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('edition = "2017"', 'edition = "2016"').replace('reg = "full"', 'reg = "half"'))
+    monkeypatch.setenv("GRADER_ASSIGNMENTS_DIR", str(root))
+    ids = ("naive_reg_known_value", "vectorized_reg_known_value")
+    half = grade("svm", fixture_files("svm", "bug_half_reg"), seed=3, mode="check")
+    full = grade("svm", fixture_files("svm", "correct_masks"), seed=3, mode="check")
+    assert all(t["status"] == "passed" for t in half["tests"] if t["id"] in ids)
+    assert all(t["status"] == "failed" and "0.5 * reg" in t["output"] for t in full["tests"] if t["id"] in ids)
+    monkeypatch.delenv("GRADER_ASSIGNMENTS_DIR")
+    assert get_assignment("svm").edition == "2017" and get_assignment("fc_net").conventions == {"reg": "half"}

@@ -399,7 +399,8 @@ def _grade(assignment: Assignment | str, files: Mapping[str, bytes | str], *, se
             rng = _test_rng(seed, spec.id, hidden=hidden)
             ctx = Context(test_id=spec.id, seed=_hidden_seed(seed) if hidden else seed, rng=rng, student=student,
                           reference=reference, sources=sources, trees=trees, module=assignment.main_module,
-                          memo=memo, params=spec.params, catalog=catalog)
+                          memo=memo, params=spec.params, catalog=catalog,
+                          conventions=assignment.conventions)
             with _cpu_budget(trusted_cpu_seconds, f"the check {spec.id}"):
                 report["tests"].append(_run_test(spec, assignment, ctx))
     except _TaskTimeLimit:

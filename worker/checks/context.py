@@ -50,7 +50,8 @@ class Context:
 
     def __init__(self, *, test_id: str, seed: int, rng: np.random.Generator, student: StudentProcess,
                  reference: ModuleType | None, sources: dict[str, str], trees: dict[str, ast.Module],
-                 module: str, memo: dict[str, Any], params: dict[str, Any], catalog: list[Any] | None = None):
+                 module: str, memo: dict[str, Any], params: dict[str, Any], catalog: list[Any] | None = None,
+                 conventions: dict[str, Any] | None = None):
         self.test_id = test_id
         self.seed = seed
         self.rng = rng
@@ -64,6 +65,8 @@ class Context:
         # The assignment's catalogued mistakes (worker/checks/diagnosis.py): only with the reference,
         # since the variants are the reference with one mistake each.
         self.catalog = list(catalog or []) if reference is not None else []
+        # The edition's conventions from assignment.toml ([conventions], e.g. reg = "full" or "half").
+        self.conventions = dict(conventions or {})
 
     @property
     def reference(self) -> ModuleType:

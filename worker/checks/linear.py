@@ -136,16 +136,19 @@ def reg_known_value(ctx: Context) -> Outcome:
     c = p.W.shape[1]
     base = float(c - 1) if ctx.params["loss"] == "svm" else math.log(c)
     reg_term = float(np.sum(p.W * p.W))
+    # The edition's convention: 2017's reg * sum(W*W) (gradient 2 * reg * W), or 2016's 0.5 * reg * sum(W*W).
+    half = ctx.conventions.get("reg") == "half"
+    coef, term = (0.5, "0.5 * reg * sum(W*W)") if half else (1.0, "reg * sum(W*W)")
     for reg in (0.7, 5e-6):
         loss, dW = call_loss(ctx, func, p.W, X, p.y, reg)
-        expected = base + reg * reg_term
-        hint = loss_hint(loss, base, reg_term, reg, len(p.y), per_sample_constant=None)
-        check_close(f"{func} loss with X = 0 (data loss {base:.6g}) plus reg * sum(W*W) at reg = {reg:g} ({p.shape})",
+        expected = base + coef * reg * reg_term
+        hint = None if half else loss_hint(loss, base, reg_term, reg, len(p.y), per_sample_constant=None)
+        check_close(f"{func} loss with X = 0 (data loss {base:.6g}) plus {term} at reg = {reg:g} ({p.shape})",
                     loss, expected, LOSS_TOL, hint=hint)
-        ghint = weight_gradient_hint(dW, np.zeros_like(dW), p.W, reg, len(p.y))
-        check_close(f"{func} dW with X = 0, which is exactly 2 * reg * W at reg = {reg:g} ({p.shape})", dW,
-                    2 * reg * p.W, GRAD_TOL, hint=ghint, axis_names=AXES, param="dW")
-    return Outcome("the regularisation term is reg * sum(W*W) and its gradient 2 * reg * W (reg = 0.7 and 5e-6)")
+        ghint = None if half else weight_gradient_hint(dW, np.zeros_like(dW), p.W, reg, len(p.y))
+        check_close(f"{func} dW with X = 0, which is exactly {2 * coef:g} * reg * W at reg = {reg:g} ({p.shape})", dW,
+                    2 * coef * reg * p.W, GRAD_TOL, hint=ghint, axis_names=AXES, param="dW")
+    return Outcome(f"the regularisation term is {term} and its gradient {2 * coef:g} * reg * W (reg = 0.7 and 5e-6)")
 
 
 # --------------------------------------------------------------------------- against the reference
