@@ -243,6 +243,15 @@ def _lying_header() -> bytes:
     return bytes(data)
 
 
+def _encrypted() -> bytes:
+    """linear_svm.py with the 'encrypted' flag set in both its headers (zipfile cannot write encrypted entries)."""
+    data = bytearray(zip_of({"cs231n/classifiers/linear_svm.py": SVM}))
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.index(signature)
+        struct.pack_into("<H", data, at + offset, struct.unpack_from("<H", data, at + offset)[0] | 0x1)
+    return bytes(data)
+
+
 HOSTILE = {
     "absolute path": (lambda: zip_of({"/etc/cron.d/linear_svm.py": SVM}), 400, "an absolute path"),
     "windows drive": (lambda: zip_of({"C:/work/cs231n/classifiers/linear_svm.py": SVM}), 400, "an absolute path"),
@@ -258,6 +267,7 @@ HOSTILE = {
                         "an entry may be at most"),
     "compression ratio": (lambda: _zeros("bomb.txt", 4 * 1024 * 1024), 413, "a zip bomb?"),
     "lying header": (_lying_header, 400, "cannot be read from the archive"),
+    "encrypted": (_encrypted, 400, "is encrypted; zip the folder without a password"),
     "not a zip": (lambda: b"PK\x03\x04 definitely not a zip", 400, "not a readable zip archive"),
     "tar.gz": (lambda: b"\x1f\x8b\x08\x00" + bytes(100), 400, "upload a .zip"),
 }
