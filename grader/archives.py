@@ -248,11 +248,13 @@ def _rank(path: str, wanted: str) -> int | None:
     return 0 if lower.endswith("cs231n/classifiers/" + want) else 1
 
 
-def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[str]]], file_limit: int) -> Plan:
+def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[str]]], file_limit: int,
+         provided: Iterable[str] = ()) -> Plan:
     """Match the archive against ``assignments`` ((id, files) pairs) and read the files that will be graded.
 
     The whole archive is checked first (:func:`read_zip`); a file that two paths could equally be is refused
     (which one did the student mean?); a matched ``.py`` that is a notebook is ignored like any notebook.
+    ``provided``: paths the course provides itself (an assignment's ``provided`` files), ignored as such.
     """
     entries = [e for e in read_zip(data, filename)
                if not any(part in SKIPPED_DIRS for part in e.path.split("/")[:-1])
@@ -294,6 +296,9 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
             used.update(item.paths)
             continue
         missing.append({"assignment": item.assignment, "files": list(item.paths.values())})
+    for e in entries:
+        if e.path not in used and e.path not in reasons and any(_rank(e.path, p) is not None for p in provided):
+            reasons[e.path] = "provided by the course: the grader uses its own copy"
     ignored = [{"path": e.path, "reason": reasons.get(e.path) or _ignored_reason(e.path)}
                for e in entries if e.path not in used]
     return Plan(kept, ignored, missing)

@@ -195,7 +195,8 @@ def submit_archive(session: Session, settings: Settings, user: User, filename: s
                       "assignment's file on its own page" + (f" ({archives.notebook_message(name, ['the .py files'])})"
                                                              if archives.is_notebook(name, data) else ""))
     try:
-        plan = archives.plan(data, name, [(aid, e.spec.files) for aid, e in entries.items()], MAX_FILE_BYTES)
+        plan = archives.plan(data, name, [(aid, e.spec.files) for aid, e in entries.items()], MAX_FILE_BYTES,
+                             provided=[p for e in entries.values() for p in getattr(e.spec, "provided", ())])
     except (Invalid, TooLarge) as exc:
         raise counted(exc) from None
     if not plan.found:

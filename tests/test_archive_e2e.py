@@ -9,11 +9,13 @@ the assignments page in headless Chromium and reads each assignment's report.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,6 +44,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 BUGGY_SVM = (SUBMISSIONS / "svm" / "bug_half_reg.py").read_bytes()
 FULL = {"svm": 35.0, "softmax": 39.0, "two_layer_net": 29.0}  # max_score of each, all visible to the instructor
+FC_NET = SUBMISSIONS / "fc_net" / "correct_course"  # the 2021+ edition's two files, correct
 
 
 class Site:
@@ -54,7 +57,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from werkzeug.serving import make_server
 
     tmp = tmp_path_factory.mktemp("archives")
-    course = make_course(tmp / "course", "max_submissions_per_hour = 20", ("svm", "softmax", "two_layer_net"))
+    course = make_course(tmp / "course", "max_submissions_per_hour = 20", ("svm", "softmax", "two_layer_net", "fc_net"))
     settings = dict(instance_path=tmp / "instance", assignments_dir=course, **FAST_RELIABILITY)
     app = make_app(tmp / "instance", **{k.upper(): v for k, v in settings.items() if k != "instance_path"})
     people = People(app)
@@ -88,7 +91,8 @@ def test_the_2017_folder_zip_is_graded_per_assignment(site: Site) -> None:
     assert done.returncode == 0, done.stderr + site.worker.output()[-3000:]
     body = json.loads(done.stdout)
     graded = {s["assignment"]: s for s in body["submissions"]}
-    assert set(graded) == {"svm", "softmax", "two_layer_net"} and body["missing"] == []
+    assert set(graded) == {"svm", "softmax", "two_layer_net"}
+    assert body["missing"] == [{"assignment": "fc_net", "files": ["cs231n/layers.py", "cs231n/classifiers/fc_net.py"]}]
     for aid, sub in graded.items():
         assert sub["status"] == "graded" and sub["report"]["status"] == "graded", sub
         # Correct code: every visible point earned (the hidden tests' points are masked for a student).
@@ -103,8 +107,15 @@ def test_the_2017_folder_zip_is_graded_per_assignment(site: Site) -> None:
 
 
 def test_the_2021_code_submission_grades_what_exists_here(site: Site) -> None:
+    """The linear classifiers and the modular net of the 2021+ edition are found (fc_net from its two paths,
+    beside the course's layer_utils.py); the 2017 net is missing."""
+    with zipfile.ZipFile(io.BytesIO(code_submission_2021())) as made:
+        files = {name: made.read(name) for name in made.namelist()}
+    files["cs231n/layers.py"] = (FC_NET / "layers.py").read_bytes()
+    files["cs231n/classifiers/fc_net.py"] = (FC_NET / "fc_net.py").read_bytes()
+    files["cs231n/layer_utils.py"] = b"from .layers import *\n"
     archive = site.tmp / "a1_code_submission.zip"
-    archive.write_bytes(code_submission_2021())
+    archive.write_bytes(zip_of(files))
     with site.app.extensions["grader"].db.session() as session:
         before = session.query(Submission).count()
     checked = submit_all(site, "bob", archive, "--dry-run")
@@ -117,9 +128,15 @@ def test_the_2021_code_submission_grades_what_exists_here(site: Site) -> None:
     assert done.returncode == 0, done.stderr + site.worker.output()[-3000:]
     out = done.stdout
     assert "missing two_layer_net: no neural_net.py in a1_code_submission.zip (not submitted)" in out
-    assert "ignored 11 files: knn.ipynb" in out
-    assert re.search(r"== softmax: submission \d+ ==", out) and re.search(r"== svm: submission \d+ ==", out)
-    assert out.count("Score:") == 2 and "Traceback" not in done.stderr
+    assert "ignored 10 files: knn.ipynb" in out  # 5 notebooks, knn, linear_classifier, optim, solver, layer_utils
+    assert "found fc_net: cs231n/classifiers/fc_net.py, cs231n/layers.py -> submission" in out
+    for aid in ("fc_net", "softmax", "svm"):
+        assert re.search(rf"== {aid}: submission \d+ ==", out), out
+    assert out.count("Score:") == 3 and "Traceback" not in done.stderr
+    with site.app.extensions["grader"].db.session() as session:
+        net = session.query(Submission).filter_by(assignment_id="fc_net").one()
+        assert net.status == "graded" and net.score == net.max_score > 0, (net.score, net.max_score)
+        assert {f.filename for f in net.files} == {"cs231n/layers.py", "cs231n/classifiers/fc_net.py"}
 
 
 def test_the_assignment_folder_is_zipped_and_graded(site: Site) -> None:
@@ -140,6 +157,7 @@ def test_the_assignment_folder_is_zipped_and_graded(site: Site) -> None:
     body = json.loads(done.stdout)
     graded = {s["assignment"]: s for s in body["submissions"]}
     assert set(graded) == {"svm", "softmax", "two_layer_net"}
+    assert [m["assignment"] for m in body["missing"]] == ["fc_net"]
     assert graded["svm"]["archive_files"] == {"cs231n/classifiers/linear_svm.py": "linear_svm.py"}
     assert all(s["status"] == "graded" for s in graded.values())
     assert graded["svm"]["report"]["score"] < graded["svm"]["report"]["max_score"]  # the 0.5*reg bug
@@ -204,7 +222,8 @@ def test_a_student_uploads_the_zip_on_the_web_and_reads_each_report(site: Site, 
     flashes = page.locator(".flash").all_inner_texts()
     assert re.match(r"assignment1\.zip: 2 submissions received: #\d+ softmax \(a1/cs231n/classifiers/softmax\.py\); "
                     r"#\d+ svm \(a1/cs231n/classifiers/linear_svm\.py\)\.", flashes[0]), flashes
-    assert flashes[1] == "Not in the archive, so not submitted: two_layer_net (no neural_net.py)."
+    assert flashes[1] == ("Not in the archive, so not submitted: fc_net (no cs231n/layers.py, "
+                          "cs231n/classifiers/fc_net.py); two_layer_net (no neural_net.py).")
     assert flashes[2].startswith("Ignored 2 files") and "a1/svm.ipynb" in flashes[2]
     page.screenshot(path=str(ARTIFACTS / "student-archive-upload.png"), full_page=True)
 

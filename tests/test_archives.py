@@ -428,6 +428,10 @@ def test_an_assignment_with_paths_in_its_files_is_matched_by_path_suffix():
         {"assignment": "svm", "files": {"a1/cs231n/classifiers/linear_svm.py": "linear_svm.py"}}]
     assert plan.found[0].files == {"cs231n/layers.py": b"x = 1\n", "cs231n/classifiers/fc_net.py": b"y = 2\n"}
     assert plan.ignored == [{"path": "a1/layers.py", "reason": "not a file of any assignment here"}]
+    provided = archives.plan(zip_of({"a1/cs231n/layer_utils.py": b"", "cs231n/classifiers/linear_svm.py": SVM}),
+                             "a1.zip", course, 512 * 1024, provided=["cs231n/layer_utils.py"])
+    assert provided.ignored == [{"path": "a1/cs231n/layer_utils.py",
+                                 "reason": "provided by the course: the grader uses its own copy"}]
     half = archives.plan(zip_of({"cs231n/layers.py": b"x = 1\n", "mylayers.py": b""}), "a.zip", course, 512 * 1024)
     assert half.found == []
     assert half.missing == [{"assignment": "fc_net", "files": ["cs231n/classifiers/fc_net.py"]},
