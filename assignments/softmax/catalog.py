@@ -7,7 +7,7 @@ runs them on the inputs of a failed check and names those that reproduce the stu
 
 import numpy as np
 
-from worker.checks.diagnosis import Mistake
+from worker.checks.diagnosis import Mistake, linear_regularisation_mistakes, pad_classes, with_reg
 
 
 def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss_over_c=False, c_not_n=False,
@@ -41,16 +41,11 @@ def _data(W, X, y, *, shift_axis=1, norm_axis=1, onehot=True, classes=None, loss
         dscores[:-1] = 0.0
     grad = X.T.dot(dscores) / n
     if classes is not None:
-        full = np.zeros(W.shape)
-        full[:, :classes] = grad
-        grad = full
+        grad = pad_classes(grad, W.shape[1])
     return float(loss), grad
 
 
-def _with_reg(data, W, reg, loss_coef=1.0, grad_coef=2.0):
-    loss, grad = data
-    W = np.asarray(W, np.float64)
-    return loss + loss_coef * reg * float(np.sum(W * W)), grad + grad_coef * reg * W
+_with_reg = with_reg
 
 
 def _n(X):
@@ -61,43 +56,7 @@ def _ok(W, X, y, reg):
     return _with_reg(_data(W, X, y), W, reg)
 
 
-MISTAKES = [
-    Mistake("softmax_no_reg_loss", "leave the regularisation term reg*sum(W*W) out of the loss",
-            "add reg * np.sum(W * W) to the loss", ("loss",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.0)),
-    Mistake("softmax_no_reg_grad", "leave the regularisation gradient 2*reg*W out of dW",
-            "add 2 * reg * W to dW (the derivative of reg * sum(W*W))", ("grad",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=0.0)),
-    Mistake("softmax_no_reg", "leave regularisation out of both the loss and dW",
-            "add reg * np.sum(W * W) to the loss and 2 * reg * W to dW", ("loss", "grad"),
-            lambda W, X, y, reg: _data(W, X, y)),
-    Mistake("softmax_reg_grad_factor", "use reg*W as the regularisation gradient",
-            "the derivative of reg * sum(W*W) is 2 * reg * W", ("grad",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=1.0)),
-    Mistake("softmax_half_reg", "use the 2016 convention 0.5*reg*sum(W*W) (gradient reg*W)",
-            "the 2017 assignment uses loss += reg * np.sum(W * W) and dW += 2 * reg * W", ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.5, grad_coef=1.0)),
-    Mistake("softmax_reg_without_reg", "add sum(W*W) to the loss without multiplying it by reg",
-            "the regularisation loss is reg * np.sum(W * W)", ("loss",),
-            lambda W, X, y, reg: (_data(W, X, y)[0] + float(np.sum(np.square(W))), _ok(W, X, y, reg)[1])),
-    Mistake("softmax_reg_grad_without_reg", "add 2*W to dW without multiplying it by reg",
-            "the regularisation gradient is 2 * reg * W", ("grad",),
-            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _data(W, X, y)[1] + 2.0 * np.asarray(W, np.float64))),
-    Mistake("softmax_reg_averaged", "divide the regularisation term by N along with the data loss",
-            "average only the data part over the N samples; add reg * np.sum(W * W) and 2 * reg * W afterwards",
-            ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg / _n(X))),
-    Mistake("softmax_loss_not_averaged", "sum the cross-entropy over the samples without dividing by N",
-            "divide the summed data loss by the number of samples N", ("loss",),
-            lambda W, X, y, reg: (_data(W, X, y)[0] * _n(X) + reg * float(np.sum(np.square(W))),
-                                  _ok(W, X, y, reg)[1])),
-    Mistake("softmax_grad_not_averaged", "sum the data part of dW over the samples without dividing by N",
-            "divide the data part of dW by N, as the loss is", ("grad",),
-            lambda W, X, y, reg: (_ok(W, X, y, reg)[0],
-                                  _data(W, X, y)[1] * _n(X) + 2.0 * reg * np.asarray(W, np.float64))),
-    Mistake("softmax_not_averaged", "sum the data loss and dW over the samples without dividing by N",
-            "divide the data loss and the data part of dW by N", ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(tuple(v * _n(X) for v in _data(W, X, y)), W, reg)),
+MISTAKES = linear_regularisation_mistakes("softmax", _data, "cross-entropy") + [
     Mistake("softmax_loss_over_classes", "divide the data loss by C as well as by N (a mean over every "
             "entry of the scores)", "the data loss is the mean over samples of -log p[y_i]; do not divide by C",
             ("loss",),

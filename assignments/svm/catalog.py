@@ -7,7 +7,7 @@ very same inputs and names the ones that reproduce the student's numbers (worker
 
 import numpy as np
 
-from worker.checks.diagnosis import Mistake
+from worker.checks.diagnosis import Mistake, linear_regularisation_mistakes, pad_classes, with_reg
 
 
 def _inputs(W, X, y):
@@ -50,64 +50,18 @@ def _data(W, X, y, *, delta=1.0, skip_correct=True, mask_all=False, count_self=F
         coeff[:-1] = 0.0
     grad = X.T.dot(coeff) / n
     if classes is not None:
-        full = np.zeros(W.shape)
-        full[:, :classes] = grad
-        grad = full
+        grad = pad_classes(grad, W.shape[1])
     return float(loss), grad
 
 
-def _with_reg(data, W, reg, loss_coef=1.0, grad_coef=2.0):
-    loss, grad = data
-    W = np.asarray(W, np.float64)
-    return loss + loss_coef * reg * float(np.sum(W * W)), grad + grad_coef * reg * W
+_with_reg = with_reg
 
 
 def _n(X):
     return np.asarray(X).shape[0]
 
 
-MISTAKES = [
-    Mistake("svm_no_reg_loss", "leave the regularisation term reg*sum(W*W) out of the loss",
-            "add reg * np.sum(W * W) to the loss", ("loss",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.0)),
-    Mistake("svm_no_reg_grad", "leave the regularisation gradient 2*reg*W out of dW",
-            "add 2 * reg * W to dW (the derivative of reg * sum(W*W))", ("grad",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=0.0)),
-    Mistake("svm_no_reg", "leave regularisation out of both the loss and dW",
-            "add reg * np.sum(W * W) to the loss and 2 * reg * W to dW", ("loss", "grad"),
-            lambda W, X, y, reg: _data(W, X, y)),
-    Mistake("svm_reg_grad_factor", "use reg*W as the regularisation gradient",
-            "the derivative of reg * sum(W*W) is 2 * reg * W", ("grad",),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, grad_coef=1.0)),
-    Mistake("svm_half_reg", "use the 2016 convention 0.5*reg*sum(W*W) (gradient reg*W)",
-            "the 2017 assignment uses loss += reg * np.sum(W * W) and dW += 2 * reg * W", ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg, loss_coef=0.5, grad_coef=1.0)),
-    Mistake("svm_reg_without_reg", "add sum(W*W) to the loss without multiplying it by reg",
-            "the regularisation loss is reg * np.sum(W * W)", ("loss",),
-            lambda W, X, y, reg: (_data(W, X, y)[0] + float(np.sum(np.square(W))),
-                                  _with_reg(_data(W, X, y), W, reg)[1])),
-    Mistake("svm_reg_grad_without_reg", "add 2*W to dW without multiplying it by reg",
-            "the regularisation gradient is 2 * reg * W", ("grad",),
-            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0], _data(W, X, y)[1] + 2.0 * W)),
-    Mistake("svm_reg_averaged", "divide the regularisation term by N along with the data loss",
-            "average only the data part over the N samples; add reg * np.sum(W * W) and 2 * reg * W afterwards",
-            ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(_data(W, X, y), W, reg / _n(X))),
-    Mistake("svm_double_reg_loss", "use 2*reg*sum(W*W) as the regularisation loss",
-            "the loss has reg * np.sum(W * W); its gradient has the 2", ("loss",),
-            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg, loss_coef=2.0)[0],
-                                  _with_reg(_data(W, X, y), W, reg)[1])),
-    Mistake("svm_loss_not_averaged", "sum the data loss over the samples without dividing by N",
-            "divide the summed hinge losses by the number of samples N", ("loss",),
-            lambda W, X, y, reg: (_data(W, X, y)[0] * _n(X) + reg * float(np.sum(np.square(W))),
-                                  _with_reg(_data(W, X, y), W, reg)[1])),
-    Mistake("svm_grad_not_averaged", "sum the data part of dW over the samples without dividing by N",
-            "divide the data part of dW by N, as the loss is", ("grad",),
-            lambda W, X, y, reg: (_with_reg(_data(W, X, y), W, reg)[0],
-                                  _data(W, X, y)[1] * _n(X) + 2.0 * reg * np.asarray(W, np.float64))),
-    Mistake("svm_not_averaged", "sum the data loss and dW over the samples without dividing by N",
-            "divide the data loss and the data part of dW by N", ("loss", "grad"),
-            lambda W, X, y, reg: _with_reg(tuple(v * _n(X) for v in _data(W, X, y)), W, reg)),
+MISTAKES = linear_regularisation_mistakes("svm", _data, "hinge losses") + [
     Mistake("svm_loss_over_classes", "average the margins over the classes of each sample (np.mean(margins, "
             "axis=1)) and sum over the samples, dividing by C instead of N",
             "the data loss is the sum of the margins divided by the number of samples N", ("loss",),

@@ -142,3 +142,81 @@ def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in value.items()}
     return value
+
+
+# --------------------------------------------------------------------------- helpers for the linear catalogues
+
+
+def with_reg(data: tuple[float, np.ndarray], W: Any, reg: float, loss_coef: float = 1.0,
+             grad_coef: float = 2.0) -> tuple[float, np.ndarray]:
+    """A data loss and gradient plus ``loss_coef * reg * sum(W*W)`` and ``grad_coef * reg * W``."""
+    loss, grad = data
+    W = np.asarray(W, np.float64)
+    return loss + loss_coef * reg * float(np.sum(W * W)), grad + grad_coef * reg * W
+
+
+def pad_classes(grad: np.ndarray, num_classes: int) -> np.ndarray:
+    """A gradient computed over the first classes only, with zero columns for the others."""
+    full = np.zeros((grad.shape[0], num_classes))
+    full[:, :grad.shape[1]] = grad
+    return full
+
+
+def linear_regularisation_mistakes(prefix: str, data: Callable[..., tuple[float, np.ndarray]],
+                                   data_loss_name: str) -> list[Mistake]:
+    """The regularisation and averaging mistakes every linear loss shares (2017: reg * sum(W*W), 2 * reg * W).
+
+    ``data(W, X, y)`` is the correct data loss (mean over N) and its gradient; ``data_loss_name`` names it
+    in messages ("hinge losses", "cross-entropy")."""
+    def n(X: Any) -> int:
+        return np.asarray(X).shape[0]
+
+    def ok(W: Any, X: Any, y: Any, reg: float) -> tuple[float, np.ndarray]:
+        return with_reg(data(W, X, y), W, reg)
+
+    def square(W: Any) -> float:
+        return float(np.sum(np.square(W)))
+
+    def weights(W: Any) -> np.ndarray:
+        return np.asarray(W, np.float64)
+
+    return [
+        Mistake(f"{prefix}_no_reg_loss", "leave the regularisation term reg*sum(W*W) out of the loss",
+                "add reg * np.sum(W * W) to the loss", ("loss",),
+                lambda W, X, y, reg: with_reg(data(W, X, y), W, reg, loss_coef=0.0)),
+        Mistake(f"{prefix}_no_reg_grad", "leave the regularisation gradient 2*reg*W out of dW",
+                "add 2 * reg * W to dW (the derivative of reg * sum(W*W))", ("grad",),
+                lambda W, X, y, reg: with_reg(data(W, X, y), W, reg, grad_coef=0.0)),
+        Mistake(f"{prefix}_no_reg", "leave regularisation out of both the loss and dW",
+                "add reg * np.sum(W * W) to the loss and 2 * reg * W to dW", ("loss", "grad"),
+                lambda W, X, y, reg: data(W, X, y)),
+        Mistake(f"{prefix}_reg_grad_factor", "use reg*W as the regularisation gradient",
+                "the derivative of reg * sum(W*W) is 2 * reg * W", ("grad",),
+                lambda W, X, y, reg: with_reg(data(W, X, y), W, reg, grad_coef=1.0)),
+        Mistake(f"{prefix}_half_reg", "use the 2016 convention 0.5*reg*sum(W*W) (gradient reg*W)",
+                "the 2017 assignment uses loss += reg * np.sum(W * W) and dW += 2 * reg * W", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(data(W, X, y), W, reg, loss_coef=0.5, grad_coef=1.0)),
+        Mistake(f"{prefix}_reg_without_reg", "add sum(W*W) to the loss without multiplying it by reg",
+                "the regularisation loss is reg * np.sum(W * W)", ("loss",),
+                lambda W, X, y, reg: (data(W, X, y)[0] + square(W), ok(W, X, y, reg)[1])),
+        Mistake(f"{prefix}_reg_grad_without_reg", "add 2*W to dW without multiplying it by reg",
+                "the regularisation gradient is 2 * reg * W", ("grad",),
+                lambda W, X, y, reg: (ok(W, X, y, reg)[0], data(W, X, y)[1] + 2.0 * weights(W))),
+        Mistake(f"{prefix}_reg_averaged", "divide the regularisation term by N along with the data loss",
+                "average only the data part over the N samples; add reg * np.sum(W * W) and 2 * reg * W "
+                "afterwards", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(data(W, X, y), W, reg / n(X))),
+        Mistake(f"{prefix}_double_reg_loss", "use 2*reg*sum(W*W) as the regularisation loss",
+                "the loss has reg * np.sum(W * W); its gradient has the 2", ("loss",),
+                lambda W, X, y, reg: (with_reg(data(W, X, y), W, reg, loss_coef=2.0)[0], ok(W, X, y, reg)[1])),
+        Mistake(f"{prefix}_loss_not_averaged", f"sum the {data_loss_name} over the samples without dividing by N",
+                "divide the summed data loss by the number of samples N", ("loss",),
+                lambda W, X, y, reg: (data(W, X, y)[0] * n(X) + reg * square(W), ok(W, X, y, reg)[1])),
+        Mistake(f"{prefix}_grad_not_averaged", "sum the data part of dW over the samples without dividing by N",
+                "divide the data part of dW by N, as the loss is", ("grad",),
+                lambda W, X, y, reg: (ok(W, X, y, reg)[0], data(W, X, y)[1] * n(X) + 2.0 * reg * weights(W))),
+        Mistake(f"{prefix}_not_averaged", "sum the data loss and dW over the samples without dividing by N",
+                "divide the data loss and the data part of dW by N", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(tuple(v * n(X) for v in data(W, X, y)), W, reg)),  # type: ignore[arg-type]
+    ]
+

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from worker.checks.code import find_function, loops_in, loops_reachable, signature_problem
-from worker.checks.compare import check_close, entrywise_rel_error, fmt_pair, rel_error
+from worker.checks.compare import check_close, entrywise_rel_error, rel_error
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.diagnosis import diagnose
 from worker.checks.gradients import gradient_check
@@ -39,11 +39,6 @@ GRAD_TOL = 1e-7
 CONSISTENCY_TOL = 1e-5  # analytic vs central differences (kinks skipped)
 REGS_WITH = (5e-6, 0.1, 50.0)  # the notebook's reg, a moderate one, a large one
 AXES = ("feature row", "class column")
-
-
-def problems(rng: np.random.Generator) -> list[Problem]:
-    """Two shapes per check: notebook-like small weights, and weights whose scores spread around the margins."""
-    return [make_problem(rng, small_weights=True), make_problem(rng)]
 
 
 def _check_signature(ctx: Context, func: str) -> None:

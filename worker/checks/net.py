@@ -561,7 +561,7 @@ def predict_argmax(ctx: Context) -> Outcome:
 # --------------------------------------------------------------------------- training
 
 
-def _expect_history(value: Any, num_iters: int, epochs: int) -> dict[str, list[float]]:
+def _expect_train_stats(value: Any) -> dict[str, list[float]]:
     if not isinstance(value, dict):
         raise CheckFailed(f"{CLASS}.train should return a dict with loss_history, train_acc_history and "
                           f"val_acc_history, but it returned {type_name(value)}")
@@ -572,10 +572,17 @@ def _expect_history(value: Any, num_iters: int, epochs: int) -> dict[str, list[f
             seq = list(seq)
         if not isinstance(seq, (list, tuple)):
             raise CheckFailed(f"train()['{key}'] should be a list, but it is {type_name(seq)}")
-        try:
-            out[key] = [expect_float(v, f"train()['{key}'] entry") for v in seq]
-        except CheckFailed as exc:
-            raise CheckFailed(f"{exc.message} (the history must hold one number per entry)") from None
+        out[key] = [expect_float(v, f"train()['{key}'] entry") for v in seq]
+    return out
+
+
+def _expect_history(value: Any, num_iters: int, epochs: int) -> dict[str, list[float]]:
+    try:
+        out = _expect_train_stats(value)
+    except CheckFailed as exc:
+        if "entry" not in exc.message:
+            raise
+        raise CheckFailed(f"{exc.message} (the history must hold one number per entry)") from None
     if len(out["loss_history"]) != num_iters:
         raise CheckFailed(f"train()['loss_history'] has {len(out['loss_history'])} entries for num_iters = "
                           f"{num_iters}; record the minibatch loss once per iteration")
@@ -792,21 +799,6 @@ SCHEDULE_HINTS = {
 }
 
 
-def _expect_train_stats(value: Any) -> dict[str, list[float]]:
-    if not isinstance(value, dict):
-        raise CheckFailed(f"{CLASS}.train should return a dict with loss_history, train_acc_history and "
-                          f"val_acc_history, but it returned {type_name(value)}")
-    out = {}
-    for key in ("loss_history", "train_acc_history", "val_acc_history"):
-        seq = value.get(key)
-        if isinstance(seq, np.ndarray) and seq.ndim == 1:
-            seq = list(seq)
-        if not isinstance(seq, (list, tuple)):
-            raise CheckFailed(f"train()['{key}'] should be a list, but it is {type_name(seq)}")
-        out[key] = [expect_float(v, f"train()['{key}'] entry") for v in seq]
-    return out
-
-
 def train_sgd_steps(ctx: Context) -> Outcome:
     """Step for step: the SGD update of every parameter, the learning rate decayed once per epoch, reg passed
     through (identical training rows, so the minibatches cannot matter)."""
@@ -944,7 +936,7 @@ def train_sampling(ctx: Context) -> Outcome:
                "rows_moved_after_many": len(moved[SAMPLING_ITERS]), "iterations": SAMPLING_ITERS}
     one = moved[1]
     if not one:
-        raise CheckFailed(f"after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
+        raise CheckFailed("after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
                           "the minibatch's gradient was not applied", details=details)
     if len(one) > SAMPLING_BATCH:
         raise CheckFailed(f"one iteration with batch_size = {SAMPLING_BATCH} used {len(one)} different samples of "
