@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test bench bench-load bench-gradebook install browser clean
+.PHONY: run test bench bench-embedded bench-load bench-gradebook install browser clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,7 @@ test: install browser
 
 bench: install
 	$(BIN)/python bench/bench_grading.py
+	$(BIN)/python bench/bench_embedded.py
 
 # Need PostgreSQL (GRADER_BENCH_POSTGRES_URL, default the tests' server); bench-load also redis-server and root.
 bench-load: install
