@@ -475,10 +475,10 @@ def grad_consistency(ctx: Context) -> Outcome:
         def f(W: np.ndarray, p: Problem = p, reg: float = reg) -> float:
             return call_loss(ctx, func, W, p.X, p.y, reg)[0]
 
-        probes = (8, 4) if i < 2 else (2, 2)  # the other regimes: a few probes each (directions touch every entry)
+        probes = (6, 3) if i < 2 else (0, 2)  # the other regimes: two random directions (each touches every entry)
         gc = gradient_check(f, p.W, dW, ctx.rng, coordinates=probes[0], directions=probes[1])
         details[p.regime] = gc.details()
-        if len(gc.probes) < min(4, sum(probes) // 2):
+        if len(gc.probes) < (4 if i < 2 else 1):
             raise CheckFailed(f"{func}: too few probes away from kinks ({len(gc.probes)}; {p.label}): central "
                               "differences with steps 1e-5 and 5e-6 disagree almost everywhere, so the loss is not a "
                               "smooth function of W at this scale. Either it jumps (is it continuous?) or it is "
