@@ -823,7 +823,16 @@ def test_read_references_and_other_submissions_by_path(env: Env) -> None:
                 if (k + os.sep).startswith(listed + os.sep)}
         return set(ast.literal_eval(value[len("ok: "):])) <= kept
 
-    assert all(v == "empty" or blocked(v) or only_kept(k[len("list "):], v) for k, v in lists.items()), lists
+    def candidates(listed: str) -> list[str]:
+        """The report shows the grader's own paths as "..." (the sanitiser): try each of them in its place."""
+        if "..." not in listed:
+            return [listed]
+        from worker.sandbox.session import _PATHS
+
+        return [listed.replace("...", path, 1) for path in _PATHS]
+
+    assert all(v == "empty" or blocked(v) or any(only_kept(c, v) for c in candidates(k[len("list "):]))
+               for k, v in lists.items()), lists
     assert res["scan"]["found"] == {}, res["scan"]
     assert res["scan"]["complete"] and res["scan"]["files"] > 10, res["scan"]  # it read all it could see
     assert_full_marks(out.report)  # the attack cost nothing else

@@ -93,6 +93,9 @@ class StudentOutputFlood(StudentError):
     kind = "output"
 
 
+SANDBOX_SETUP_FAILED = 121  # jail.SETUP_FAILED: the job refused to run unprotected (a layer failed to apply)
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped answering"
@@ -114,6 +117,8 @@ def describe_exit(returncode: int | None) -> str:
     if returncode == RUNTIME_CRASHED:
         return ("stopped because the grader's runtime inside the sandbox failed (the code most likely replaced "
                 "or broke part of it, e.g. sys.stdout, numpy or the channel)")
+    if returncode == SANDBOX_SETUP_FAILED:
+        return f"could not set up its sandbox (exit code {returncode}: a layer of the isolation failed to apply)"
     return f"exited with code {returncode} (did the code call exit()?)"
 
 
@@ -286,6 +291,11 @@ class StudentProcess:
             if header.get("hello") is not True or header.get("seq") != 0:
                 raise protocol.ProtocolError("no hello")
         except (StudentError, protocol.ProtocolError) as exc:
+            if self.child is not None and self.output is not None:
+                # The job said why on its output before it exited: collect that before building the message
+                # (on a loaded machine the collector may not have read it yet within stop()'s short wait).
+                self.child.wait(5)
+                self.output.settle(timeout=10)
             self.stop()
             said = self._output.text()[0][-2000:] if self._output.total > output_before else ""
             said = scrub(said).strip()
