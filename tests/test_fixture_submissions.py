@@ -84,6 +84,9 @@ def test_bug_loses_points_where_it_is_and_is_named(assignment, name):
 # the correct values: without the reference, the offline self-check cannot tell them from correct code.
 NEEDS_REFERENCE = {
     ("two_layer_net", "bug_reg_on_biases"),
+    # An epsilon inside the log shifts the loss by ~1e-5 only where a probability is ~1e-13 (large weights); the
+    # public consistency check's random directions see it on some seeds, not all: only the reference is sure.
+    ("softmax", "bug_log_epsilon"),
 }
 
 

@@ -827,9 +827,9 @@ def test_read_references_and_other_submissions_by_path(env: Env) -> None:
         """The report shows the grader's own paths as "..." (the sanitiser): try each of them in its place."""
         if "..." not in listed:
             return [listed]
-        from worker.sandbox.session import _PATHS
+        from worker.sandbox.sanitize import GRADER_PATHS
 
-        return [listed.replace("...", path, 1) for path in _PATHS]
+        return [listed.replace("...", path, 1) for path in GRADER_PATHS]
 
     assert all(v == "empty" or blocked(v) or any(only_kept(c, v) for c in candidates(k[len("list "):]))
                for k, v in lists.items()), lists
