@@ -260,12 +260,15 @@ class StudentProcess:
         if self.restarts > self.MAX_RESTARTS:
             raise StudentCrashed("the submission crashed its process too many times; grading stopped")
         self.restarts += 1
+        # Counted before the job exists: what it prints while setting up (why it failed) may be collected
+        # before _await_ready runs.
+        output_before = self._output.total
         child = self.launcher.spawn(self.limits)
         with self._child_lock:
             self.child = child
         self.output = _OutputCollector(self.child.output_fd, self._output)
         self.output.start()
-        self._await_ready()
+        self._await_ready(output_before)
         try:
             self._request(
                 {
@@ -280,11 +283,10 @@ class StudentProcess:
         except StudentError as exc:
             self.load_error = exc
 
-    def _await_ready(self) -> None:
+    def _await_ready(self, output_before: int) -> None:
         """The runtime's hello frame: a job that dies or hangs before it is the sandbox's failure."""
         assert self.child is not None
         deadline = time.monotonic() + READY_SECONDS
-        output_before = self._output.total
         try:
             body = self._receive(deadline, "starting the sandbox", SMALL_ANSWER_BYTES)
             header, _ = protocol.decode_frame(body, 1 << 20)
