@@ -93,9 +93,6 @@ class StudentOutputFlood(StudentError):
     kind = "output"
 
 
-SANDBOX_SETUP_FAILED = 121  # jail.SETUP_FAILED: the job refused to run unprotected (a layer failed to apply)
-
-
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped answering"
@@ -117,8 +114,6 @@ def describe_exit(returncode: int | None) -> str:
     if returncode == RUNTIME_CRASHED:
         return ("stopped because the grader's runtime inside the sandbox failed (the code most likely replaced "
                 "or broke part of it, e.g. sys.stdout, numpy or the channel)")
-    if returncode == SANDBOX_SETUP_FAILED:
-        return f"could not set up its sandbox (exit code {returncode}: a layer of the isolation failed to apply)"
     return f"exited with code {returncode} (did the code call exit()?)"
 
 
