@@ -20,6 +20,7 @@ from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.diagnosis import diagnose
 from worker.checks.gradients import gradient_check
 from worker.checks.values import expect_array, expect_float, expect_pair, type_name
+from worker.sandbox.protocol import Ref
 
 LAYERS = "cs231n.layers"
 NET = "cs231n.classifiers.fc_net"
@@ -39,10 +40,6 @@ NET_LOSS_FULL_REG1 = NET_LOSS_REG0 + 2 * (NET_LOSS_REG1 - NET_LOSS_REG0)
 
 def _call(ctx: Context, name: str, *args: Any) -> Any:
     return ctx.student.call(name, *args, module=LAYERS)
-
-
-def _pair(value: Any, func: str, first: str, second: str) -> tuple[Any, Any]:
-    return expect_pair(value, func, first, second)
 
 
 def _diagnose(ctx: Context, kind: str, args: tuple[Any, ...], student: dict[str, Any], expected: dict[str, Any],
@@ -78,7 +75,7 @@ def affine_forward_notebook(ctx: Context) -> Outcome:
     x = np.linspace(-0.1, 0.5, num=2 * 120).reshape(2, 4, 5, 6)
     w = np.linspace(-0.2, 0.3, num=120 * 3).reshape(120, 3)
     b = np.linspace(-0.3, 0.1, num=3)
-    out, _ = _pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
+    out, _ = expect_pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
     out = expect_array(out, "the out returned by affine_forward", (2, 3),
                        hint="reshape x to (N, D) = (x.shape[0], -1) before the product")
     check_close("affine_forward on the notebook's (2, 4, 5, 6) input", out, AFFINE_OUT, 1e-7,
@@ -95,7 +92,7 @@ AFFINE_M = (5, 3, 4, 4)
 def affine_forward_reference(ctx: Context) -> Outcome:
     for shape, m in zip(AFFINE_SHAPES, AFFINE_M):
         x, w, b = _affine_inputs(ctx.rng, shape, m)
-        out, _ = _pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
+        out, _ = expect_pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
         expected, _ = ctx.reference.affine_forward(x, w, b)
         out = expect_array(out, f"the out returned by affine_forward for x of shape {shape}", expected.shape,
                            hint="reshape x to (N, D) = (x.shape[0], -1): x may have any number of dimensions")
@@ -105,7 +102,7 @@ def affine_forward_reference(ctx: Context) -> Outcome:
 
 def _affine_backward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple[Any, ...]:
     """The student's backward pass, with the cache the student's own forward pass built."""
-    _, cache = _pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
+    _, cache = expect_pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
     if not isinstance(cache, (tuple, list)):
         raise CheckFailed(f"affine_forward's cache is {type_name(cache)}; the course's cache is (x, w, b)")
     value = _call(ctx, "affine_backward", dout, tuple(cache))
@@ -152,7 +149,7 @@ def affine_backward_numeric(ctx: Context) -> Outcome:
         def f(v: np.ndarray, name: str = name) -> float:
             args = {"dx": x, "dw": w, "db": b}
             args[name] = v
-            out, _ = _pair(_call(ctx, "affine_forward", args["dx"], args["dw"], args["db"]), "affine_forward",
+            out, _ = expect_pair(_call(ctx, "affine_forward", args["dx"], args["dw"], args["db"]), "affine_forward",
                            "out", "cache")
             out = expect_array(out, "the out returned by affine_forward", dout.shape)
             return float(np.sum(out * dout))
@@ -172,8 +169,8 @@ def affine_backward_numeric(ctx: Context) -> Outcome:
 def relu_forward_spec(ctx: Context) -> Outcome:
     x = ctx.rng.standard_normal((6, 3, 4))
     ctx.student.put("relu_x", x)
-    value = ctx.student.call("relu_forward", _ref_of("relu_x"), module=LAYERS)
-    out, _ = _pair(value, "relu_forward", "out", "cache")
+    value = ctx.student.call("relu_forward", Ref("relu_x"), module=LAYERS)
+    out, _ = expect_pair(value, "relu_forward", "out", "cache")
     out = expect_array(out, "the out returned by relu_forward", x.shape)
     after = ctx.student.get("relu_x")
     if not isinstance(after, np.ndarray) or not np.array_equal(after, x):
@@ -186,10 +183,10 @@ def relu_forward_spec(ctx: Context) -> Outcome:
 def relu_backward_spec(ctx: Context) -> Outcome:
     x = ctx.rng.standard_normal((5, 4, 3))
     dout = ctx.rng.standard_normal(x.shape)
-    _, cache = _pair(ctx.student.call("relu_forward", x, module=LAYERS), "relu_forward", "out", "cache")
+    _, cache = expect_pair(ctx.student.call("relu_forward", x, module=LAYERS), "relu_forward", "out", "cache")
     ctx.student.put("relu_dout", dout)
     ctx.student.put("relu_cache", cache)
-    dx = ctx.student.call("relu_backward", _ref_of("relu_dout"), _ref_of("relu_cache"), module=LAYERS)
+    dx = ctx.student.call("relu_backward", Ref("relu_dout"), Ref("relu_cache"), module=LAYERS)
     dx = expect_array(dx, "the dx returned by relu_backward", x.shape)
     if not np.array_equal(ctx.student.get("relu_dout"), dout):
         raise CheckFailed("relu_backward modified its input dout in place",
@@ -201,12 +198,6 @@ def relu_backward_spec(ctx: Context) -> Outcome:
     except CheckFailed as failure:
         _fail_with_diagnosis(ctx, failure, "relu_backward", (x, dout), {"dx": dx}, {"dx": expected}, ["dx"], "dx")
     return Outcome("relu_backward is dout where x > 0 and 0 elsewhere, leaving dout unchanged")
-
-
-def _ref_of(name: str) -> Any:
-    from worker.sandbox.protocol import Ref
-
-    return Ref(name)
 
 
 # --------------------------------------------------------------------------- losses
@@ -230,7 +221,7 @@ def _loss_regimes(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.nd
 def _loss_vs_reference(ctx: Context, func: str) -> Outcome:
     reference = getattr(ctx.reference, func)
     for name, x, y in _loss_regimes(ctx.rng):
-        loss, dx = _pair(_call(ctx, func, x, y), func, "loss", "dx")
+        loss, dx = expect_pair(_call(ctx, func, x, y), func, "loss", "dx")
         loss = expect_float(loss, f"the loss returned by {func}")
         dx = expect_array(dx, f"the dx returned by {func}", x.shape)
         exp_loss, exp_dx = reference(x, y)
@@ -266,7 +257,7 @@ def losses_known_values(ctx: Context) -> Outcome:
     y = ctx.rng.integers(0, c, size=n).astype(np.int64)
     x = np.zeros((n, c))
     for func, expected, formula in (("svm_loss", c - 1.0, "C - 1"), ("softmax_loss", math.log(c), "log C")):
-        loss, _ = _pair(_call(ctx, func, x, y), func, "loss", "dx")
+        loss, _ = expect_pair(_call(ctx, func, x, y), func, "loss", "dx")
         loss = expect_float(loss, f"the loss returned by {func}")
         if abs(loss - expected) > 1e-9 * expected:
             hint = None
@@ -277,8 +268,8 @@ def losses_known_values(ctx: Context) -> Outcome:
             raise CheckFailed(f"{func} with all scores equal (N={n}, C={c}) returned {loss!r}; expected {formula} = "
                               f"{expected:.10g}", hint=hint)
     scores = ctx.rng.standard_normal((n, c))
-    base_loss, base_dx = _pair(_call(ctx, "softmax_loss", scores, y), "softmax_loss", "loss", "dx")
-    shifted = _pair(_call(ctx, "softmax_loss", scores + 1000.0, y), "softmax_loss", "loss", "dx")
+    base_loss, base_dx = expect_pair(_call(ctx, "softmax_loss", scores, y), "softmax_loss", "loss", "dx")
+    shifted = expect_pair(_call(ctx, "softmax_loss", scores + 1000.0, y), "softmax_loss", "loss", "dx")
     hint = ("The exponentials overflow at large scores: subtract each row's maximum before np.exp (the softmax "
             "does not change)")
     loss_s = expect_float(shifted[0], "the loss returned by softmax_loss at scores + 1000", hint=hint)
@@ -295,11 +286,11 @@ def losses_numeric(ctx: Context) -> Outcome:
     for func in ("svm_loss", "softmax_loss"):
         x = ctx.rng.standard_normal((9, 5))
         y = ctx.rng.integers(0, 5, size=9).astype(np.int64)
-        _, dx = _pair(_call(ctx, func, x, y), func, "loss", "dx")
+        _, dx = expect_pair(_call(ctx, func, x, y), func, "loss", "dx")
         dx = expect_array(dx, f"the dx returned by {func}", x.shape)
 
         def f(v: np.ndarray, func: str = func) -> float:
-            return expect_float(_pair(_call(ctx, func, v, y), func, "loss", "dx")[0], f"the loss returned by {func}")
+            return expect_float(expect_pair(_call(ctx, func, v, y), func, "loss", "dx")[0], f"the loss returned by {func}")
 
         gc = gradient_check(f, x, dx, ctx.rng, coordinates=6, directions=3)
         worst = gc.worst()
@@ -317,7 +308,7 @@ def losses_no_mutation(ctx: Context) -> Outcome:
         x = ctx.rng.standard_normal((8, 4)) + 3.0
         y = ctx.rng.integers(0, 4, size=8).astype(np.int64)
         ctx.student.put("loss_x", x)
-        ctx.student.call(func, _ref_of("loss_x"), y, module=LAYERS, reply=False)
+        ctx.student.call(func, Ref("loss_x"), y, module=LAYERS, reply=False)
         after = ctx.student.get("loss_x")
         if not isinstance(after, np.ndarray) or not np.array_equal(after, x):
             changed.append(func)

@@ -17,7 +17,6 @@ are validated like any answer; a submission that removes the grader's tracer fai
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -68,16 +67,6 @@ def describe_lines(trace: Trace, source: str, limit: int = 3) -> str:
         code = code if len(code) <= 80 else code[:77] + "..."
         parts.append(f"line {line} ({count} times){': ' + code if code else ''}")
     return "; ".join(parts)
-
-
-def loop_lines(source: str) -> set[int]:
-    """Lines of loops and comprehensions in ``source`` (to say what the measured lines are)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    kinds = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return {n.lineno for n in ast.walk(tree) if isinstance(n, kinds)}
 
 
 def measure_growth(trace: Callable[[dict[str, int]], Trace], base: dict[str, int],
