@@ -295,6 +295,21 @@ def test_two_sandbox_servers_sharing_slots_each_get_the_limits_they_ask_for():
         return int((v2 / "memory.max").read_text()), int((v2 / "pids.max").read_text())
 
     a, b = ForkServerLauncher(), ForkServerLauncher()
+    # Other sandbox servers on this machine (a worker, another test run) take and free slots as they please, so
+    # the test holds every free slot but one: both servers can only take that one, and must share it.
+    import fcntl
+    from worker.sandbox.hardened import MAX_SLOTS
+    os.makedirs(a.slots_dir, mode=0o700, exist_ok=True)
+    held: list[int] = []
+    for slot in range(MAX_SLOTS):
+        fd = os.open(os.path.join(a.slots_dir, f"slot-{slot}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(fd)
+        except OSError:
+            os.close(fd)
+    assert held, "every sandbox slot on this machine is busy"
+    os.close(held.pop(0))  # the one slot left free
     a.start()
     b.start()
     try:
@@ -311,7 +326,9 @@ def test_two_sandbox_servers_sharing_slots_each_get_the_limits_they_ask_for():
             if used[0] == used[1] == used[2]:
                 same_slot = True
                 break
-        assert same_slot, "the two servers never shared a slot (other jobs running?): the test proved nothing"
+        assert same_slot, "the two servers never shared a slot (another process took it?): the test proved nothing"
     finally:
         a.close()
         b.close()
+        for fd in held:
+            os.close(fd)

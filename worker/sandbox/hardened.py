@@ -85,11 +85,11 @@ class ForkServerChild(ChildHandle):
         self.oom = oom
         self.status = -os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else os.WEXITSTATUS(raw)
         with self.launcher._pending_cv:
-            self.exited.set()
             release = self._closed and self.slot_lock >= 0
             lock, self.slot_lock = self.slot_lock, (-1 if release else self.slot_lock)
-        if release:
-            os.close(lock)  # the slot's uid and cgroup are free again
+            if release:
+                os.close(lock)  # the slot's uid and cgroup are free again, before anyone waiting hears of the exit
+            self.exited.set()
 
     def close(self) -> None:
         """Kill the job and close the pipes without waiting: the slot is released when the server
