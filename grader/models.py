@@ -29,7 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("student", "instructor")
+# ta: course staff who see the gradebook, submissions and statistics and may regrade, but manage no users
+# and change no policy (issue 11).
+ROLES = ("student", "ta", "instructor")
+STAFF_ROLES = ("ta", "instructor")
 STATUSES = ("queued", "running", "graded", "error")
 
 
@@ -80,6 +83,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20), default="student")
+    section: Mapped[str] = mapped_column(String(100), default="")  # from the roster (e.g. a discussion section)
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Unused since failed logins are counted per (account, address) outside the database (kept for old rows).
@@ -97,6 +101,11 @@ class User(Base):
     @property
     def is_instructor(self) -> bool:
         return self.role == "instructor"
+
+    @property
+    def is_staff(self) -> bool:
+        """An instructor or a TA: sees the whole course's submissions, gradebook and statistics."""
+        return self.role in STAFF_ROLES
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -258,3 +267,110 @@ class WorkerHeartbeat(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     concurrency: Mapped[int] = mapped_column(Integer, default=1)
     version: Mapped[str] = mapped_column(String(50), default="")
+
+
+class SigninLink(Base):
+    """A one-time, expiring link that lets a user set a password (first sign-in after a roster import, or
+    "forgot password" handed out by staff). Only the SHA-256 of the link's token is stored."""
+
+    __tablename__ = "signin_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="first")  # first | reset
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class Extension(Base):
+    """A per-student deadline extension for one assignment: the student's own deadline (and hard deadline)."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("user_id", "assignment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"))
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    hard_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class CourseSetting(Base):
+    """Course-wide policy set by instructors (e.g. ``late_days`` = the term's free late-day budget)."""
+
+    __tablename__ = "course_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class AuditEntry(Base):
+    """Who did what and when: regrades, policy changes, extensions, imports, role changes, LMS links."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    actor: Mapped[str] = mapped_column(String(254), default="")  # the e-mail at the time (or "cli", "lti")
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(300), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class LtiPlatform(Base):
+    """An LMS registered for LTI 1.3 (one row per issuer and client id)."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(200))
+    deployment_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    auth_login_url: Mapped[str] = mapped_column(String(500))
+    auth_token_url: Mapped[str] = mapped_column(String(500))
+    key_set_url: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LtiLink(Base):
+    """A user as an LMS knows them (issuer + subject), and the AGS line item their scores go to."""
+
+    __tablename__ = "lti_links"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LtiLineItem(Base):
+    """Where an assignment's counted scores are sent (Assignment and Grade Services), per platform."""
+
+    __tablename__ = "lti_line_items"
+    __table_args__ = (UniqueConstraint("platform_id", "assignment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id", ondelete="CASCADE"))
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"))
+    lineitem_url: Mapped[str] = mapped_column(String(500))
+    lineitems_url: Mapped[str] = mapped_column(String(500), default="")
+    # The launch's AGS claim (scopes, urls), kept so scores can be sent after the launch.
+    ags: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
