@@ -140,6 +140,17 @@ def instructor_required(view: F) -> F:
     return login_required(wrapper)  # type: ignore[return-value]
 
 
+def staff_required(view: F) -> F:
+    """Instructors and TAs (course staff): the gradebook, every submission, statistics, regrades."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not g.user.is_staff:
+            raise Forbidden("only course staff may do this")
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
+
+
 def _user_dict(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role}
 

@@ -93,6 +93,17 @@ def instructor_required(view: F) -> F:
     return login_required(wrapper)  # type: ignore[return-value]
 
 
+def staff_required(view: F) -> F:
+    """Instructors and TAs: seeing the course's gradebook, submissions and statistics, and regrading."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not require_user().is_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)  # type: ignore[return-value]
+
+
 def safe_next(target: str | None) -> str | None:
     """``target`` if it is a path on this site (no scheme, no host, no ``//``): no open redirects."""
     if not target or len(target) > 2000:
