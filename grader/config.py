@@ -84,6 +84,9 @@ class Settings:
     proxy_count: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* to trust
     # The public address of the site (scheme, host, optional path), for absolute URLs; empty: from the request.
     external_url: str = ""
+    # One-time sign-in links (grader/signin.py): a roster import's first sign-in, and a reset by the staff.
+    signin_link_days: int = 14
+    reset_link_hours: int = 72
     # Mixed with each report's seed to draw the inputs of hidden tests; see worker/hidden_key.py.
     hidden_key: str = ""
     log_level: str = "INFO"
@@ -155,6 +158,8 @@ class Settings:
                               f"not {self.login_rate_limit!r}") from None
         if self.external_url and not self.external_url.startswith(("http://", "https://")):
             raise ConfigError(f"GRADER_EXTERNAL_URL must start with http:// or https://, not {self.external_url!r}")
+        if self.signin_link_days < 1 or self.reset_link_hours < 1:
+            raise ConfigError("GRADER_SIGNIN_LINK_DAYS and GRADER_RESET_LINK_HOURS must be at least 1")
         self.check_production()
 
     def check_production(self) -> None:
