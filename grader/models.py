@@ -374,3 +374,28 @@ class LtiLineItem(Base):
     # The launch's AGS claim (scopes, urls), kept so scores can be sent after the launch.
     ags: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LtiLaunchData(Base):
+    """LTI 1.3 launch state shared by every web process (issue 11): the OIDC login's nonces (good once),
+    its state parameters and the validated launches, each until it expires. pylti1p3 keeps these in the
+    browser session or a process-local cache by default; rows here work across machines."""
+
+    __tablename__ = "lti_launch_data"
+    __table_args__ = (Index("ix_lti_launch_data_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSONType)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LtiToolKey(Base):
+    """The tool's RSA key (generated once): it signs the client assertions of grade passback, and its public
+    half is the tool's JWKS. In the database, so every web and worker machine signs with the same key."""
+
+    __tablename__ = "lti_tool_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(100), unique=True)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
