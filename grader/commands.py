@@ -86,6 +86,9 @@ def register(main: click.Group) -> None:
                     gradebook_group, regrade_cmd, healthcheck_cmd, login_cmd, logout_cmd, submit_cmd, status_cmd,
                     account_group):
         main.add_command(command)
+    from grader import cli_roster  # users import, users link
+
+    cli_roster.attach(users_group)
 
 
 # --------------------------------------------------------------------------- running the service
