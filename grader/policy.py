@@ -14,17 +14,35 @@ Every key is optional; missing ones take the ``GRADER_*`` defaults (no
 deadline: never late, and ``after_due_date`` tests stay masked for students).
 The folder is the source of truth: the database keeps a copy for queries,
 refreshed whenever the file changes.
+
+A student may have their own deadlines for one assignment (an extension:
+:meth:`Policy.extended`), and the course may give every student a budget of
+free late days for the term (:func:`charge_late_days`, the CS231n rule):
+
+- assignments are charged in the order of the student's own deadlines (ties by
+  assignment id); an assignment without a deadline is never late;
+- a submission's late days are the started days after the student's deadline:
+  exactly at the deadline is 0, one second after is 1, 24 h and 1 s is 2;
+- the submission that counts is chosen per assignment by its policy, each
+  candidate valued with the free days still left when the assignment comes:
+  its late days are covered by the budget up to what is left, and only the days
+  beyond are penalised (``late_penalty_per_day`` each); ``best`` keeps the highest
+  value (the earliest of equal ones), ``last`` the latest graded submission;
+- only the counted submission's days are spent: a submission that does not
+  count never costs a late day, and a late submission worth no more than an
+  earlier one is never chosen over it;
+- the hard deadline still closes submissions (late days do not reopen them).
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from grader.config import POLICIES, Settings
 from worker.assignments import Assignment, AssignmentError
@@ -57,6 +75,13 @@ class Policy:
     def closed(self, now: datetime) -> bool:
         """True after the hard deadline: students cannot submit any more."""
         return self.hard_deadline is not None and now > self.hard_deadline
+
+    def extended(self, deadline: datetime, hard_deadline: datetime | None = None) -> Policy:
+        """This policy with one student's own deadlines (an extension). Without a hard deadline of its own, the
+        student keeps the assignment's, but never one before their own deadline."""
+        if hard_deadline is None and self.hard_deadline is not None:
+            hard_deadline = max(self.hard_deadline, deadline)
+        return replace(self, deadline=deadline, hard_deadline=hard_deadline)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,3 +154,68 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise AssignmentError(f"{where} must be a non-negative number")
     return float(value)
+
+
+# --------------------------------------------------------------------------- the late-day budget
+
+
+class Attempt(NamedTuple):
+    """A graded submission as the late-day rule sees it (a tuple: the gradebook makes tens of thousands)."""
+
+    submission_id: int
+    at: datetime
+    score: float  # the raw score, before any late penalty
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The submission that counts for one assignment, and what its lateness cost."""
+
+    submission_id: int
+    raw_score: float
+    score: float  # after the late penalty of the days the budget did not cover
+    late_days: int  # started days after the student's own deadline
+    late_days_used: int  # of those, covered by the late-day budget (free)
+
+    @property
+    def penalized_days(self) -> int:
+        return self.late_days - self.late_days_used
+
+
+def count(policy: Policy, attempts: Iterable[Attempt], days_left: int = 0) -> Counted | None:
+    """The counted submission of one assignment (``attempts`` oldest first) with ``days_left`` free late days."""
+    chosen: tuple[float, Attempt, int, int] | None = None
+    per_day, last = policy.late_penalty_per_day, policy.policy == "last"
+    for attempt in attempts:
+        late = policy.late_days(attempt.at)
+        free = min(late, days_left)
+        factor = max(0.0, 1.0 - per_day * (late - free)) if late > free else 1.0
+        score = round(attempt.score * factor, 4)
+        if chosen is None or last or score > chosen[0]:
+            chosen = (score, attempt, late, free)
+    if chosen is None:
+        return None
+    score, attempt, late, free = chosen
+    return Counted(attempt.submission_id, attempt.score, score, late, free)
+
+
+def charge_late_days(assignments: Sequence[tuple[str, Policy, Sequence[Attempt]]], budget: int
+                     ) -> tuple[dict[str, Counted | None], int]:
+    """One student's term: ``(assignment id, the student's policy, graded attempts oldest first)`` for each
+    assignment, and the term's free late days. Returns the counted submission of each assignment and the late
+    days spent in all (the rule is in this module's docstring)."""
+    left = max(0, budget)
+    out: dict[str, Counted | None] = {}
+    for aid, policy, attempts in sorted(assignments, key=_deadline_order):
+        counted = count(policy, attempts, left)
+        out[aid] = counted
+        if counted is not None:
+            left -= counted.late_days_used
+    return out, max(0, budget) - left
+
+
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _deadline_order(item: tuple[str, Policy, Sequence[Attempt]]) -> tuple[datetime, str]:
+    return (item[1].deadline or _NEVER, item[0])
