@@ -27,9 +27,23 @@ class GraderGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] in SERVER_MODULES:
+                # The student install (no server extra) has every student command; the service's need more.
+                click.echo(f"error: `grader {ctx.invoked_subcommand}` is part of the server: "
+                           "pip install 'cs231n-grader[server]'", err=True)
+                sys.exit(1)
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
         except Exception as exc:  # noqa: BLE001 - the contract is one clear line, never a traceback
             click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             sys.exit(1)
+
+
+# What `pip install cs231n-grader` leaves out (the `server` extra): the commands that need them say so.
+SERVER_MODULES = frozenset({"flask", "werkzeug", "jinja2", "sqlalchemy", "alembic", "celery", "kombu", "billiard",
+                            "redis", "psycopg", "gunicorn", "flask_wtf", "wtforms", "limits", "pyseccomp",
+                            "sklearn", "scipy", "matplotlib", "tomli_w"})
 
 
 @click.group(cls=GraderGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,20 +75,100 @@ def _read_files(assignment: Any, paths: tuple[str, ...]) -> dict[str, bytes]:
     return files
 
 
-def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, seed: int | None,
-         unsafe: bool = False) -> None:
-    from worker.assignments import AssignmentError, UnknownAssignment, get_assignment
-    from worker.engine import grade
-    from worker.sandbox import Launcher, SubprocessLauncher, default_launcher
-    from worker.sandbox.hardened import SandboxUnavailable
+def _check_assignment(assignment_id: str, kit: str | None) -> tuple[Any, Any]:
+    """The assignment ``grader check`` runs: ``--kit`` (a kit folder or zip), else the course's folder when
+    there is one (a clone of the repository, ``GRADER_ASSIGNMENTS_DIR``), else the kit ``grader fetch``
+    stored. Returns ``(assignment, installed kit or None)``."""
+    from grader.kits import KitError, default_kits_root, installed_kit, unpack_kit_file
+    from worker.assignments import AssignmentError, get_assignment, list_assignment_ids, load_assignment_dir
 
     try:
-        assignment = get_assignment(assignment_id)
+        if kit is not None:
+            path = Path(kit)
+            if path.is_file():
+                path = unpack_kit_file(path, assignment_id)
+            elif not path.is_dir():
+                raise click.UsageError(f"--kit {kit}: no such kit folder or zip")
+            found = installed_kit(path, assignment_id)
+        elif assignment_id in list_assignment_ids():
+            return get_assignment(assignment_id), None
+        else:
+            folder = default_kits_root() / assignment_id
+            if not (folder / "kit.json").is_file():
+                raise click.UsageError(
+                    f"no kit for {assignment_id!r} on this computer: run `grader fetch {assignment_id}` first "
+                    f"(or give a kit with --kit; fetched kits: {', '.join(_fetched_kits()) or 'none'})")
+            found = installed_kit(folder, assignment_id)
+        assignment = load_assignment_dir(found.path, assignment_id)
+    except KitError as exc:
+        raise click.UsageError(str(exc)) from None
+    except AssignmentError as exc:
+        raise click.UsageError(f"the kit of {assignment_id} cannot be loaded: {exc}") from None
+    assignment.kit_version = found.version
+    return assignment, found
+
+
+def _fetched_kits() -> list[str]:
+    from grader.kits import default_kits_root
+
+    root = default_kits_root()
+    return sorted(p.name for p in root.iterdir() if (p / "kit.json").is_file()) if root.is_dir() else []
+
+
+class _NewerKit:
+    """Asks the course's server, in the background while the check runs, whether its kit is newer than the
+    one used (a HEAD request with a short timeout; offline, or not logged in, it says nothing)."""
+
+    def __init__(self, assignment_id: str, kit: Any) -> None:
+        import threading
+
+        self.answer: str | None = None
+        self.thread: Any = None
+        if kit is None or not kit.server:
+            return
+        self.thread = threading.Thread(target=self._ask, args=(assignment_id, kit), daemon=True)
+        self.thread.start()
+
+    def _ask(self, assignment_id: str, kit: Any) -> None:
+        try:
+            from grader.client import ApiClient, load_credentials
+
+            creds = load_credentials()
+            if not creds.token or creds.server.rstrip("/") != kit.server.rstrip("/"):
+                return
+            version = ApiClient(creds.server, creds.token, timeout=2.0).kit_version(assignment_id)
+            if version and version != kit.version:
+                self.answer = version
+        except Exception:  # noqa: BLE001 - only a hint: offline or refused, the check goes on silently
+            pass
+
+    def report(self, assignment_id: str) -> None:
+        if self.thread is None:
+            return
+        self.thread.join(3.0)
+        if self.answer:
+            click.echo(f"note: the server has a newer kit of {assignment_id} (version {self.answer[:12]}): "
+                       f"run `grader fetch {assignment_id}` to check against it", err=True)
+
+
+def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, seed: int | None,
+         unsafe: bool = False, kit: str | None = None) -> None:
+    from worker.assignments import AssignmentError, UnknownAssignment, get_assignment
+    from worker.engine import grade
+    from worker.sandbox import Launcher, SubprocessLauncher
+
+    installed = None
+    try:
+        if mode == "check":
+            assignment, installed = _check_assignment(assignment_id, kit)
+        else:
+            assignment = get_assignment(assignment_id)
     except UnknownAssignment as exc:
         raise click.UsageError(str(exc)) from None
     except AssignmentError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    newer = _NewerKit(assignment_id, installed)
     files = _read_files(assignment, paths)
     if not as_json:
         click.echo(f"{'Grading' if mode == 'grade' else 'Checking'} {', '.join(files)} for {assignment.title} ...",
@@ -85,7 +179,13 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
         launcher = SubprocessLauncher()
         if unsafe:
             click.echo("warning: --unsafe-no-sandbox: the code runs without isolation", err=True)
+        if installed is not None and not as_json:
+            click.echo(f"(the public checks of kit {installed.version[:12]}"
+                       + (f" from {installed.server})" if installed.server else ")"), err=True)
     else:
+        from worker.sandbox import default_launcher
+        from worker.sandbox.hardened import SandboxUnavailable
+
         try:
             launcher = default_launcher()
         except SandboxUnavailable as exc:
@@ -98,6 +198,7 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
         from grader.render import render_report
 
         click.echo(render_report(report, color=sys.stdout.isatty()))
+    newer.report(assignment_id)
     if report["status"] == "error" and report.get("error_kind") == "infrastructure":
         sys.exit(1)
 
@@ -124,9 +225,97 @@ def grade_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int 
 @click.argument("files", nargs=-1, required=True)
 @_json_option
 @_seed_option
-def check_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int | None) -> None:
-    """Offline self-check of your FILES for ASSIGNMENT: the public checks, no reference needed."""
-    _run(assignment, files, "check", as_json, seed)
+@click.option("--kit", default=None, metavar="FOLDER_OR_ZIP",
+              help="Check against this kit (a folder or a zip) instead of the one `grader fetch` stored.")
+def check_cmd(assignment: str, files: tuple[str, ...], as_json: bool, seed: int | None, kit: str | None) -> None:
+    """Offline self-check of your FILES for ASSIGNMENT: the public checks of its kit, no reference, no server.
+
+    The kit comes from `grader fetch ASSIGNMENT` (or --kit); in a clone of the grader's repository, the
+    course's own folder is used."""
+    _run(assignment, files, "check", as_json, seed, kit=kit)
+
+
+@main.command("fetch")
+@click.argument("assignment")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where the starter files go (existing files are never overwritten).")
+def fetch_cmd(assignment: str, directory: str) -> None:
+    """Download ASSIGNMENT's kit from the course's server: its starter files and public checks.
+
+    The public checks go to your cache folder (for `grader check`); the starter files go to --dir,
+    and a file that already exists there is left as it is."""
+    from grader.client import ApiError, load_credentials
+    from grader.kits import KitError, default_kits_root, install_kit, read_kit
+
+    creds = load_credentials()
+    if not creds.token:
+        click.echo("error: you are not logged in: run `grader login --server URL` first", err=True)
+        sys.exit(1)
+    from grader.client import ApiClient
+
+    client = ApiClient(creds.server, creds.token)
+    try:
+        data, version = client.kit(assignment)
+    except ApiError as exc:
+        message = exc.message + (" (run `grader login` again)" if exc.status == 401 else "")
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2 if exc.status in (400, 404) else 1)
+    try:
+        kit = read_kit(data, assignment)
+    except KitError as exc:
+        click.echo(f"error: the server sent a kit that cannot be used: {exc}", err=True)
+        sys.exit(1)
+    if version and version != kit.version:
+        click.echo(f"error: the kit's content ({kit.version[:12]}) is not the version the server announced "
+                   f"({version[:12]}): fetch it again", err=True)
+        sys.exit(1)
+    folder = install_kit(kit, default_kits_root(), server=client.server)
+    click.echo(f"kit {assignment} {kit.version[:12]}: public checks in {folder}")
+    target = Path(directory)
+    starters = sorted(name for name in kit.files if name.startswith("starter/"))
+    for name in starters:
+        rel = name[len("starter/"):]
+        path = target.joinpath(*rel.split("/"))
+        if path.exists():
+            click.echo(f"  kept {path} (it exists; the starter is in {folder / 'starter'})")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as f:  # never replaces a file that appeared meanwhile
+            f.write(kit.files[name])
+        click.echo(f"  wrote {path}")
+    click.echo(f"next: edit the files, then `grader check {assignment} FILES` and `grader submit {assignment} FILES`")
+
+
+@main.group("kit")
+def kit_group() -> None:
+    """Public kits for students (instructors): built from the course's assignment folders."""
+
+
+@kit_group.command("build")
+@click.argument("assignments", nargs=-1)
+@click.option("--out", "out", type=click.Path(file_okay=False), default="kits", show_default=True,
+              help="The folder the zips go to.")
+def kit_build_cmd(assignments: tuple[str, ...], out: str) -> None:
+    """Build the kits of ASSIGNMENTS (default: all) as zips to publish anywhere (`grader check --kit ZIP`)."""
+    from grader.kits import KitError, build_kit
+    from worker.assignments import AssignmentError, UnknownAssignment, get_assignment, list_assignment_ids
+
+    ids = list(assignments) or list_assignment_ids()
+    if not ids:
+        raise click.UsageError("no assignments found (set GRADER_ASSIGNMENTS_DIR to the course's folder)")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for aid in ids:
+        try:
+            kit = build_kit(get_assignment(aid))
+        except UnknownAssignment as exc:
+            raise click.UsageError(str(exc)) from None
+        except (KitError, AssignmentError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        path = folder / f"{aid}.zip"
+        path.write_bytes(kit.zip_bytes())
+        click.echo(f"{path}  version {kit.version}")
 
 
 @main.command("doctor")
@@ -176,7 +365,9 @@ def assignments_cmd() -> None:
 
 
 def _register_service_commands() -> None:
-    # dev, serve, worker, db, users, tokens, gradebook, login, submit, status, ... (grader/commands.py)
+    # dev, serve, worker, db, users, tokens, gradebook, login, submit, status, ... (grader/commands.py). The
+    # module imports only click at the top, so this works without the server extra; a command that needs the
+    # server says so when it runs (GraderGroup).
     from grader.commands import register
 
     register(main)

@@ -102,6 +102,29 @@ class ApiClient:
     def status(self) -> dict[str, Any]:
         return self.request("GET", "/status")  # type: ignore[no-any-return]
 
+    def kit(self, assignment: str) -> tuple[bytes, str]:
+        """The public kit of an assignment: ``(zip bytes, version)`` (``GET /assignments/<id>/kit``)."""
+        response = self._raw("GET", f"/assignments/{assignment}/kit")
+        return response.content, response.headers.get("X-Kit-Version", "")
+
+    def kit_version(self, assignment: str) -> str:
+        """The version of the server's kit, from a HEAD request (cheap: no body)."""
+        return self._raw("HEAD", f"/assignments/{assignment}/kit").headers.get("X-Kit-Version", "")
+
+    def _raw(self, method: str, path: str) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self.http.request(method, f"{self.server}/api/v1{path}", headers=headers, timeout=self.timeout)
+        except requests.exceptions.RequestException as exc:
+            raise ApiError(f"cannot reach the grader at {self.server} ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error") or response.reason
+            except ValueError:
+                message = f"{response.status_code} {response.reason}"
+            raise ApiError(str(message), response.status_code)
+        return response
+
 
 # --------------------------------------------------------------------------- stored credentials
 

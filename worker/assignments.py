@@ -62,6 +62,12 @@ class Assignment:
     # cs231n/layer_utils.py), under provided/ in the assignment folder, and the order modules are executed.
     provided: list[str] = field(default_factory=list)
     load_order: list[str] = field(default_factory=list)
+    # Shown to students (the pages, the API, its kit); ``published = false`` in assignment.toml keeps an
+    # assignment to course staff while it is being prepared.
+    published: bool = True
+    # The version of the public kit this was loaded from (``grader check`` with a fetched kit); "" for a
+    # course folder.
+    kit_version: str = ""
     _tests_module: ModuleType | None = None
     _reference: ModuleType | None = None
     _catalog: list[Any] | None = None
@@ -140,7 +146,9 @@ def assignments_root() -> Path:
     return Path(__file__).resolve().parent.parent / "assignments"
 
 
-def load_assignment_dir(path: Path) -> Assignment:
+def load_assignment_dir(path: Path, assignment_id: str | None = None) -> Assignment:
+    """The assignment in ``path`` (its id is the folder's name unless ``assignment_id`` is given: a kit
+    unpacked elsewhere)."""
     toml_path = path / "assignment.toml"
     try:
         data = tomllib.loads(toml_path.read_text(encoding="utf-8"))
@@ -148,7 +156,7 @@ def load_assignment_dir(path: Path) -> Assignment:
         raise UnknownAssignment(f"no assignment at {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise AssignmentError(f"{toml_path}: {exc}") from None
-    aid = path.name
+    aid = assignment_id or path.name
     files = data.get("files")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f.endswith(".py") for f in files):
         raise AssignmentError(f"{toml_path}: 'files' must list the .py files students submit")
@@ -179,9 +187,13 @@ def load_assignment_dir(path: Path) -> Assignment:
         limits = Limits.from_mapping(dict(data.get("limits", {})))
     except (TypeError, ValueError) as exc:
         raise AssignmentError(f"{toml_path}: [limits]: {exc}") from None
+    published = data.get("published", True)
+    if not isinstance(published, bool):
+        raise AssignmentError(f"{toml_path}: 'published' must be true or false")
     return Assignment(id=aid, title=str(data.get("title", aid)), files=files, tests=tests, limits=limits,
                       path=path, description=str(data.get("description", "")), edition=str(data.get("edition", "")),
-                      conventions=dict(conventions), provided=list(provided), load_order=list(load_order))
+                      conventions=dict(conventions), provided=list(provided), load_order=list(load_order),
+                      published=published)
 
 
 @lru_cache(maxsize=None)
