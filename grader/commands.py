@@ -86,9 +86,15 @@ def register(main: click.Group) -> None:
                     gradebook_group, regrade_cmd, healthcheck_cmd, login_cmd, logout_cmd, submit_cmd, status_cmd,
                     account_group):
         main.add_command(command)
+    from grader import cli_audit  # the audit log and role changes (issue 11)
+    main.add_command(cli_audit.audit_cmd)
+    users_group.add_command(cli_audit.users_role_cmd)
     from grader import cli_roster  # users import, users link
 
     cli_roster.attach(users_group)
+    from grader import cli_similarity  # grader similarity ASSIGNMENT
+
+    main.add_command(cli_similarity.similarity_cmd)
 
 
 # --------------------------------------------------------------------------- running the service
@@ -224,12 +230,12 @@ def healthcheck_cmd(what: str, url: str | None) -> None:
 
 @click.group("users")
 def users_group() -> None:
-    """Manage users (students and instructors)."""
+    """Manage users (students, TAs and instructors)."""
 
 
 @users_group.command("add")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["student", "instructor"]), required=True)
+@click.option("--role", type=click.Choice(["student", "ta", "instructor"]), required=True)
 @click.option("--password", default=None, help="Default: a random one, printed once.")
 @click.option("--name", default="", help="The person's name, for the gradebook.")
 def users_add_cmd(email: str, role: str, password: str | None, name: str) -> None:
@@ -242,12 +248,16 @@ def users_add_cmd(email: str, role: str, password: str | None, name: str) -> Non
     password = password if password is not None else secrets.token_urlsafe(12)
     with _AppSession() as (_app, session):
         user = auth.create_user(session, email, role=role, password=password, name=name)
+        from grader import audit
+        from grader.cli_audit import cli_actor
+
+        audit.record(session, cli_actor(), "user.add", user.email, role=user.role)
         session.commit()
         click.echo(f"added {user.role} {user.email}" + (f" with password {password}" if generated else ""))
 
 
 @users_group.command("list")
-@click.option("--role", type=click.Choice(["student", "instructor"]), default=None)
+@click.option("--role", type=click.Choice(["student", "ta", "instructor"]), default=None)
 def users_list_cmd(role: str | None) -> None:
     """List users."""
     from sqlalchemy import select
@@ -263,12 +273,13 @@ def users_list_cmd(role: str | None) -> None:
 
 
 def _set_disabled(email: str, disabled: bool) -> None:
-    from grader import auth
+    from grader import roles
+    from grader.cli_audit import cli_actor
     from grader.errors import NotFound
 
     with _AppSession() as (_app, session):
         try:
-            user = auth.set_disabled(session, email, disabled)
+            user = roles.set_access(session, cli_actor(), email, disabled)  # audited
         except NotFound:
             _fail(f"no user with the email {email!r}", 2)
         session.commit()
@@ -291,6 +302,10 @@ def users_password_cmd(email: str, password: str | None) -> None:
         if user is None:
             _fail(f"no user with the email {email!r}", 2)
         auth.change_password(session, user, password)
+        from grader import audit
+        from grader.cli_audit import cli_actor
+
+        audit.record(session, cli_actor(), "password.reset", user.email)
         session.commit()
         click.echo(f"new password for {user.email}" + (f": {password}" if generated else "")
                    + "; their sessions and tokens have ended")
@@ -367,11 +382,13 @@ def regrade_cmd(submission_ids: tuple[int, ...], assignment: str | None) -> None
         raise click.UsageError("give submission ids or --assignment")
     with _AppSession() as (app, session):
         state = app.extensions["grader"]
+        from grader.cli_audit import cli_actor
+
         done = list(submission_ids)
         for sid in submission_ids:
-            submissions.regrade(session, sid, state.publish)
+            submissions.regrade(session, sid, state.publish, actor=cli_actor())  # each one audited
         if assignment:
-            done += submissions.regrade_all(session, state.settings, assignment, state.publish)
+            done += submissions.regrade_all(session, state.settings, assignment, state.publish, actor=cli_actor())
     click.echo(f"queued {len(done)} submission{'s' if len(done) != 1 else ''} for regrading")
 
 
