@@ -344,3 +344,74 @@ def history_svg(points: Sequence[Point], *, title: str, uid: str = "history") ->
     out.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#57606a">latest</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+# --------------------------------------------------------------------------- statistics (submissions over time)
+
+
+def timeline_svg(bins: Sequence[tuple[Any, Any, int]], *, deadline: Any | None, unit: str, title: str,
+                 description: str, uid: str = "timeline") -> Markup | None:
+    """Submissions per time bin (``(start, end, count)``, datetimes in UTC, oldest first) as bars, with the
+    deadline a dashed line; None without bins. Labels are in UTC and say so."""
+    n = len(bins)
+    if n == 0:
+        return None
+    top, left, right, bottom, plot_h, width = 26, 44, 14, 52, 150, 680
+    plot_w = width - left - right
+    height = top + plot_h + bottom
+    start, end = bins[0][0], bins[-1][1]
+    span = (end - start).total_seconds() or 1.0
+    peak = max(max(count for _, _, count in bins), 1)
+    step = _round_step(peak)
+    bar_w = plot_w / n
+
+    def x_of(when: Any) -> float:
+        return left + plot_w * (when - start).total_seconds() / span
+
+    daily = unit in ("day", "week")
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart timeline" role="img" '
+           f'aria-labelledby="{uid}-title {uid}-desc" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" {FONT} font-size="11">',
+           f'<title id="{uid}-title">{escape(title)}</title><desc id="{uid}-desc">{escape(description)}</desc>']
+    peak = math.ceil(peak / step) * step  # the axis ends on a gridline
+    for value in range(0, peak + 1, step):
+        y = top + plot_h * (1 - value / peak)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 3.5:.1f}" text-anchor="end" fill="#57606a">{value}</text>')
+    for k, (b_start, b_end, count) in enumerate(bins):
+        if not count:
+            continue
+        h = plot_h * count / peak
+        x = left + k * bar_w + min(1.0, bar_w * 0.1)
+        label = (f"{b_start:%a %d %b}" if daily else f"{b_start:%a %d %b %H:%M}–{b_end:%H:%M}") + f" UTC: {count}"
+        out.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{max(1.0, bar_w - 2 * min(1.0, bar_w * 0.1)):.1f}" '
+                   f'height="{h:.1f}" fill="#0b57d0"><title>{escape(label)}</title></rect>')
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#57606a"/>')
+    # Date labels at up to seven evenly spaced bin starts.
+    every = max(1, math.ceil(n / 7))
+    for k in range(0, n, every):
+        when = bins[k][0]
+        x = left + k * bar_w
+        text = f"{when:%d %b}" if daily or when.hour == 0 else f"{when:%d %b %H:%M}"
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#57606a"/>')
+        out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="start" fill="#24292f">{escape(text)}</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" fill="#24292f" '
+               f'font-size="12">time (UTC), submissions per {escape(unit)}</text>')
+    out.append(f'<text x="12" y="{top + plot_h / 2:.1f}" text-anchor="middle" fill="#24292f" font-size="12" '
+               f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">submissions</text>')
+    if deadline is not None and start <= deadline <= end:
+        x = x_of(deadline)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{top + plot_h}" stroke="#a40e26" '
+                   f'stroke-width="2" stroke-dasharray="5 3"/>')
+        anchor = "end" if x > left + plot_w * 0.8 else "start"
+        dx = -4 if anchor == "end" else 4
+        out.append(f'<text x="{x + dx:.1f}" y="{top - 10}" text-anchor="{anchor}" fill="#a40e26" font-weight="600">'
+                   f'deadline {deadline:%d %b %H:%M} UTC</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _round_step(peak: int) -> int:
+    """A round step for about four gridlines up to ``peak``."""
+    raw = max(1.0, peak / 4)
+    return int(next(m * 10 ** e for e in range(9) for m in (1, 2, 5) if m * 10 ** e >= raw))

@@ -18,7 +18,7 @@ from grader import gradebook as gradebook_service
 from grader.context import db_session, state
 from grader.dashboard import queries
 from grader.dashboard.account import instructor_required
-from grader.dashboard.charts import histogram_svg
+from grader.dashboard.charts import histogram_svg, timeline_svg
 from grader.errors import Conflict
 from grader.models import STATUSES, utcnow
 
@@ -173,7 +173,22 @@ def stats(assignment_id: str) -> Any:
                                       f"{result.assignment.spec.max_score:g} points: "
                                       + ", ".join(f"{label}%: {n}" for label, n in
                                                   zip(result.bin_labels, result.histogram)))
-    return render_template("stats.html", stats=result, chart=chart)
+    return render_template("stats.html", stats=result, chart=chart, timeline=_timeline_chart(result))
+
+
+def _timeline_chart(result: queries.AssignmentStats) -> Any:
+    line = result.timeline
+    if line is None:
+        return None
+    busiest = max(line.bins, key=lambda b: b.count)
+    description = (f"{line.total} submissions from {line.bins[0].start:%d %b %Y} to {line.bins[-1].end:%d %b %Y} "
+                   f"(UTC), per {line.unit}; the busiest {line.unit} began {busiest.start:%a %d %b %H:%M} UTC "
+                   f"with {busiest.count}.")
+    if line.deadline is not None:
+        description += (f" The deadline is {line.deadline:%a %d %b %Y %H:%M} UTC; {line.late} of the submissions "
+                        "came after it.")
+    return timeline_svg([(b.start, b.end, b.count) for b in line.bins], deadline=line.deadline, unit=line.unit,
+                        title=f"Submissions of {result.assignment.spec.title} over time", description=description)
 
 
 # --------------------------------------------------------------------------- users

@@ -10,7 +10,7 @@ import math
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from sqlalchemy import func, select
@@ -135,27 +135,83 @@ def find_submissions(session: Session, *, assignment_id: str | None = None, emai
     return list(rows), total
 
 
-@dataclass(frozen=True)
-class FailingTest:
+@dataclass
+class TestOutcome:
+    """One test over the students' counted submissions."""
+
     test_id: str
     name: str
     visibility: str
-    failed: int  # students whose latest graded submission fails it
-    errors: int  # ... or whose code crashed in it
+    points: float
+    passed: int = 0
+    partial: int = 0  # some of its points, not all
+    failed: int = 0  # none of its points
+    crashed: int = 0  # the student's code raised or timed out in it
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.partial + self.failed + self.crashed
+
+
+@dataclass(frozen=True)
+class StudentRef:
+    email: str
+    name: str
+    submission_id: int  # the counted submission
+
+
+@dataclass
+class MistakeCount:
+    """A catalogued mistake (worker/checks/diagnosis.py) the checks recognised in counted submissions."""
+
+    id: str
+    message: str  # the hint the students were given for it
+    tests: list[str] = field(default_factory=list)  # names of the tests where it was recognised
+    students: list[StudentRef] = field(default_factory=list)
+
+
+@dataclass
+class HintCount:
+    """A hint given in counted submissions without a catalogued mistake behind it."""
+
+    text: str
+    students: list[StudentRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TimeBin:
+    start: datetime
+    end: datetime
+    count: int
+
+
+@dataclass
+class Timeline:
+    """Every submission of the assignment (all students, all attempts) counted per hour, day or week."""
+
+    bins: list[TimeBin]
+    unit: str  # "hour", "3 hours", "6 hours", "12 hours", "day" or "week"
+    deadline: datetime | None
+    total: int
+    late: int  # made after the deadline
 
 
 @dataclass
 class AssignmentStats:
+    """Everything on one basis: each student's counted submission (the gradebook's: policy and late penalty
+    applied, a submission the grader could not run never counts), read in its newest report."""
+
     assignment: catalog.CourseAssignment
     students: int
-    submitted: int  # students with a graded submission
-    submissions: dict[str, int]  # by status
+    submitted: int  # students with a counted (graded) submission
+    submissions: dict[str, int]  # every submission of the assignment, by status
     scores: list[float]  # each student's counted (adjusted) score, as in the gradebook
     histogram: list[int] = field(default_factory=list)
     bin_labels: list[str] = field(default_factory=list)
-    failing: list[FailingTest] = field(default_factory=list)
-    hints: list[tuple[str, int]] = field(default_factory=list)
-    latest_graded: int = 0  # the submissions the failing tests and hints are counted over
+    tests: list[TestOutcome] = field(default_factory=list)
+    mistakes: list[MistakeCount] = field(default_factory=list)
+    hints: list[HintCount] = field(default_factory=list)
+    timeline: Timeline | None = None
 
     @property
     def mean(self) -> float | None:
@@ -180,56 +236,156 @@ def histogram(scores: Iterable[float], max_score: float, bins: int = BINS) -> tu
     return counts, labels
 
 
-def assignment_stats(session: Session, settings: Settings, assignment_id: str, *, top: int = 10
-                     ) -> AssignmentStats:
+def assignment_stats(session: Session, settings: Settings, assignment_id: str, *, top: int = 20,
+                     now: datetime | None = None) -> AssignmentStats:
     entry = catalog.get(session, settings, assignment_id)
     book = gradebook.build(session, settings)
-    grades = [s.grades.get(entry.id) for s in book.students]
-    scores = [g.score for g in grades if g is not None]
+    counted = {s.grades[entry.id].submission_id: StudentRef(s.email, s.name, s.grades[entry.id].submission_id)
+               for s in book.students if s.grades.get(entry.id) is not None}
+    scores = [g.score for g in (s.grades.get(entry.id) for s in book.students) if g is not None]
     by_status = dict(session.execute(select(Submission.status, func.count())
                                      .where(Submission.assignment_id == entry.id)
                                      .group_by(Submission.status)).all())
-    stats = AssignmentStats(assignment=entry, students=len(book.students), submitted=len(scores),
+    stats = AssignmentStats(assignment=entry, students=len(book.students), submitted=len(counted),
                             submissions={s: int(by_status.get(s, 0)) for s in ("queued", "running", "graded", "error")},
                             scores=scores)
     stats.histogram, stats.bin_labels = histogram(scores, entry.spec.max_score)
-    reports = _latest_reports_of_latest_graded(session, entry.id)
-    stats.latest_graded = len(reports)
-    stats.failing, stats.hints = _failures(session, reports, top)
+    stats.tests, stats.mistakes, stats.hints = _outcomes(session, entry, counted, top)
+    stats.timeline = timeline(session, entry.id, entry.policy.deadline)
     return stats
 
 
-def _latest_reports_of_latest_graded(session: Session, assignment_id: str) -> list[int]:
-    """The newest report of each student's newest graded submission (where each student is stuck now)."""
-    newest = (select(func.max(Submission.id).label("sid"))
-              .join(User, User.id == Submission.user_id)
-              .where(Submission.assignment_id == assignment_id, Submission.status == "graded",
-                     User.role == "student")
-              .group_by(Submission.user_id).subquery())
-    return list(session.scalars(select(func.max(Report.id)).where(Report.submission_id.in_(select(newest.c.sid)))
-                                .group_by(Report.submission_id)))
+def _newest_reports(session: Session, submission_ids: Sequence[int]) -> dict[int, int]:
+    """report id -> submission id, for the newest report of each submission (the one shown after a regrade)."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(submission_ids, 500):
+        for sid, rid in session.execute(select(Report.submission_id, func.max(Report.id))
+                                        .where(Report.submission_id.in_(chunk)).group_by(Report.submission_id)):
+            out[int(rid)] = int(sid)
+    return out
 
 
-def _failures(session: Session, report_ids: Sequence[int], top: int
-              ) -> tuple[list[FailingTest], list[tuple[str, int]]]:
-    names: dict[str, tuple[str, str]] = {}
-    failed: Counter[str] = Counter()
-    crashed: Counter[str] = Counter()
-    hints: Counter[str] = Counter()
-    for chunk in _chunks(report_ids, 500):
-        rows = session.execute(select(TestResult.test_id, TestResult.name, TestResult.visibility, TestResult.status,
-                                      TestResult.details)
+_ALSO = " (It also equals what you get when you "
+
+
+def _outcomes(session: Session, entry: catalog.CourseAssignment, counted: dict[int, StudentRef], top: int
+              ) -> tuple[list[TestOutcome], list[MistakeCount], list[HintCount]]:
+    tests = {t.id: TestOutcome(t.id, t.name, t.visibility, t.points) for t in entry.spec.tests}
+    reports = _newest_reports(session, sorted(counted))
+    names = {t.id: t.name for t in entry.spec.tests}
+    # Per student: the mistake lists of their failing tests (with the test), and their other hints.
+    diagnosed: dict[int, list[tuple[str, list[str]]]] = {}
+    other_hints: dict[str, set[int]] = {}
+    messages: dict[str, Counter[str]] = {}
+    for chunk in _chunks(sorted(reports), 500):
+        rows = session.execute(select(TestResult.report_id, TestResult.test_id, TestResult.status, TestResult.score,
+                                      TestResult.max_score).where(TestResult.report_id.in_(chunk))).all()
+        for rid, test_id, status, score, max_score in rows:
+            outcome = tests.get(test_id)
+            if outcome is None:
+                continue  # a test the assignment no longer has
+            if status == "passed":
+                outcome.passed += 1
+            elif status == "error":
+                outcome.crashed += 1
+            elif (score or 0) > 0:
+                outcome.partial += 1
+            else:
+                outcome.failed += 1
+        rows = session.execute(select(TestResult.report_id, TestResult.test_id, TestResult.details)
                                .where(TestResult.report_id.in_(chunk), TestResult.status != "passed")).all()
-        for test_id, name, visibility, status, details in rows:
-            names.setdefault(test_id, (name, visibility))
-            (crashed if status == "error" else failed)[test_id] += 1
-            hint = details.get("hint") if isinstance(details, dict) else None
-            if hint:
-                hints[str(hint)] += 1
-    failing = [FailingTest(tid, name, visibility, failed[tid], crashed[tid])
-               for tid, (name, visibility) in names.items()]
-    failing.sort(key=lambda f: (-(f.failed + f.errors), f.name))
-    return failing[:top], hints.most_common(top)
+        for rid, test_id, details in rows:
+            if not isinstance(details, dict) or test_id not in tests:
+                continue
+            sid = reports[rid]
+            hint = details.get("hint")
+            hint = str(hint).strip() if hint else ""
+            ids = [str(m) for m in details.get("mistakes") or [] if isinstance(m, str)]
+            if ids:
+                diagnosed.setdefault(sid, []).append((test_id, ids))
+                if hint:
+                    # The hint names its first mistake; the others it mentions only as also possible.
+                    text = hint.split(_ALSO)[0].strip()
+                    messages.setdefault(ids[0], Counter())[text] += 3 if len(ids) == 1 else 1
+            elif hint:
+                other_hints.setdefault(hint, set()).add(sid)
+    found: dict[str, MistakeCount] = {}
+    for sid, lists in diagnosed.items():
+        for mistake, test_ids in explain(lists).items():
+            item = found.setdefault(mistake, MistakeCount(mistake, ""))
+            item.students.append(counted[sid])
+            for test_id in test_ids:
+                if names[test_id] not in item.tests:
+                    item.tests.append(names[test_id])
+    for mistake, item in found.items():
+        item.message = messages[mistake].most_common(1)[0][0] if mistake in messages else ""
+        item.students.sort(key=lambda s: s.email)
+        item.tests.sort(key=list(names.values()).index)
+    mistakes = sorted(found.values(), key=lambda m: (-len(m.students), m.id))[:top]
+    hints = sorted((HintCount(text, sorted((counted[s] for s in sids), key=lambda s: s.email))
+                    for text, sids in other_hints.items()), key=lambda h: (-len(h.students), h.text))[:top]
+    return list(tests.values()), mistakes, hints
+
+
+def explain(lists: Sequence[tuple[str, list[str]]]) -> dict[str, list[str]]:
+    """The fewest catalogued mistakes that explain every diagnosed test of one submission.
+
+    Each failing test lists the catalogued mistakes that reproduce its numbers, the most likely first
+    (``details.mistakes``); one mistake often fits several tests, and a test may fit several mistakes (a
+    gradient ``reg*W`` is both "the 2016 half-reg convention" and "a missing factor 2" until the loss tells
+    them apart). Greedily, the mistake that fits the most tests is taken (on a tie, the one named first
+    more often), until every test is explained. Returns mistake id -> the test ids it explains.
+    """
+    remaining = list(lists)
+    chosen: dict[str, list[str]] = {}
+    while remaining:
+        fits: Counter[str] = Counter()
+        rank: Counter[str] = Counter()
+        for _test, ids in remaining:
+            for position, mistake in enumerate(dict.fromkeys(ids)):
+                fits[mistake] += 1
+                rank[mistake] += position
+        best = min(fits, key=lambda m: (-fits[m], rank[m], m))
+        chosen[best] = [test for test, ids in remaining if best in ids]
+        remaining = [(test, ids) for test, ids in remaining if best not in ids]
+    return chosen
+
+
+#: Bin widths for the submissions over time, narrowest first: the first giving at most MAX_TIME_BINS bins wins.
+TIME_UNITS = (("hour", timedelta(hours=1)), ("3 hours", timedelta(hours=3)), ("6 hours", timedelta(hours=6)),
+              ("12 hours", timedelta(hours=12)), ("day", timedelta(days=1)), ("week", timedelta(weeks=1)))
+MAX_TIME_BINS = 48
+
+
+def timeline(session: Session, assignment_id: str, deadline: datetime | None) -> Timeline | None:
+    """Every student submission of the assignment counted per time bin, over a span that includes the deadline;
+    None without submissions."""
+    times = [t for (t,) in session.execute(select(Submission.created_at).join(User, User.id == Submission.user_id)
+                                            .where(Submission.assignment_id == assignment_id,
+                                                   User.role == "student"))]
+    if not times:
+        return None
+    first, last = min(times), max(times)
+    if deadline is not None:
+        first, last = min(first, deadline), max(last, deadline)
+    unit, width = TIME_UNITS[-1]
+    for name, size in TIME_UNITS:
+        if (last - first) / size < MAX_TIME_BINS:
+            unit, width = name, size
+            break
+    # Bins start at whole hours (days, weeks: midnight UTC), so their labels are round.
+    start = first.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    if width >= timedelta(days=1):
+        start = start.replace(hour=0)
+    elif width > timedelta(hours=1):
+        start = start.replace(hour=start.hour - start.hour % int(width.total_seconds() // 3600))
+    count = int((last - start) // width) + 1
+    counts = [0] * count
+    for t in times:
+        counts[min(count - 1, int((t - start) // width))] += 1
+    bins = [TimeBin(start + k * width, start + (k + 1) * width, n) for k, n in enumerate(counts)]
+    late = sum(1 for t in times if deadline is not None and t > deadline)
+    return Timeline(bins, unit, deadline, len(times), late)
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
