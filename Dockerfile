@@ -14,8 +14,9 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY . .
-# Editable: the code finds assignments/ and migrations/ next to itself, as in a checkout.
-RUN pip install -e . \
+# Editable, with the server extra (the plain package is the student's CLI): the code finds assignments/ and
+# migrations/ next to itself, as in a checkout.
+RUN pip install -e ".[server]" \
     && mkdir -p /instance && chown grader:grader /instance
 
 # The instance folder (beat's schedule) lives outside the code tree.

@@ -285,6 +285,19 @@ def get_assignment(assignment_id: str) -> Any:
     return jsonify(entry.as_dict())
 
 
+@bp.get("/assignments/<assignment_id>/kit")
+@login_required
+def get_assignment_kit(assignment_id: str) -> Any:
+    """The assignment's public kit (starter files and public checks; grader/kits.py) as a zip; 404 for students
+    while it is unpublished."""
+    from grader import kits
+
+    session = db_session()
+    entry = catalog.get(session, state().settings, assignment_id)
+    session.commit()
+    return kits.kit_response(kits.kit_for(entry.spec, g.user))
+
+
 def _uploads() -> list[tuple[str, bytes]]:
     if not request.mimetype.startswith("multipart/form-data"):
         raise Invalid("send the files as multipart/form-data, each in a field named 'file' "

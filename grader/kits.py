@@ -361,3 +361,31 @@ def unpack_kit_file(zip_path: Path, expected: str | None = None) -> Path:
     root = Path(tempfile.mkdtemp(prefix="grader-kit-"))
     atexit.register(shutil.rmtree, root, True)
     return install_kit(kit, root)
+
+
+# --------------------------------------------------------------------------- serving (the server)
+
+
+def kit_for(assignment: Any, user: Any) -> Kit:
+    """The kit a logged-in ``user`` may download: an unpublished assignment's kit is for course staff only
+    (for anyone else it does not exist: :class:`grader.errors.NotFound`, 404)."""
+    from grader.errors import NotFound
+
+    if not assignment.published and not user.is_staff:
+        raise NotFound(f"unknown assignment {assignment.id!r}")
+    return cached_kit(assignment)
+
+
+def kit_response(kit: Kit) -> Any:
+    """The kit as an HTTP answer: the zip with ``ETag`` and ``X-Kit-Version`` (its version); a request whose
+    ``If-None-Match`` names that version gets 304, and ``HEAD`` only the headers."""
+    from flask import Response, request
+
+    headers = {"X-Kit-Version": kit.version, "Cache-Control": "private, no-cache",
+               "Content-Disposition": f'attachment; filename="{kit.filename}"'}
+    if kit.version in request.if_none_match:
+        response = Response(status=304, headers=headers)
+    else:
+        response = Response(kit.zip_bytes(), mimetype="application/zip", headers=headers)
+    response.set_etag(kit.version)
+    return response

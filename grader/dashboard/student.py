@@ -239,6 +239,16 @@ def starter(assignment_id: str, filename: str) -> Any:
     return response
 
 
+@bp.get("/assignments/<assignment_id>/kit.zip")
+@login_required
+def kit(assignment_id: str) -> Any:
+    """The public kit (starter files and public checks, grader/kits.py): what `grader fetch` gets from the API."""
+    from grader import kits
+
+    entry = catalog.get(db_session(), state().settings, assignment_id)
+    return kits.kit_response(kits.kit_for(entry.spec, require_user()))
+
+
 @bp.post("/assignments/<assignment_id>/submissions")
 @login_required
 def submit(assignment_id: str) -> Any:

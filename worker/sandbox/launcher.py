@@ -105,7 +105,10 @@ class SubprocessChild(ChildHandle):
 
     def kill(self) -> None:
         try:
-            os.killpg(self.pid, signal.SIGKILL)
+            if hasattr(os, "killpg"):
+                os.killpg(self.pid, signal.SIGKILL)
+            else:  # no process groups (Windows): the job itself
+                self.process.kill()
         except (ProcessLookupError, PermissionError):
             pass
 
