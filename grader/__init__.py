@@ -57,6 +57,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.register_error_handlers(app)
     from grader import dashboard  # the web pages (registered first, "/" is theirs; the API stays CSRF-exempt)
     dashboard.init_app(app)
+    from grader import lti_views  # LTI 1.3: /lti/login, /lti/launch, /lti/jwks (CSRF-exempt: the LMS posts them)
+    lti_views.init_app(app)
 
     if settings.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix

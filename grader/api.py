@@ -258,7 +258,7 @@ def status() -> Any:
     workers = submissions.live_workers(session, state().settings)
     body: dict[str, Any] = {"worker_alive": bool(workers), "version": __version__,
                             "queue": submissions.queue_counts(session)}
-    if g.user.is_instructor:
+    if g.user.is_staff:
         body["workers"] = [{"hostname": w.hostname, "last_seen": w.last_seen.isoformat(),
                             "concurrency": w.concurrency, "version": w.version} for w in workers]
     return jsonify(body)
@@ -321,7 +321,7 @@ def _policy(assignment_id: str) -> Policy:
 
 def _submission_json(submission: Any, *, with_report: bool = True) -> dict[str, Any]:
     policy = _policy(submission.assignment_id)
-    body = submission_dict(submission, instructor=g.user.is_instructor, policy=policy, now=utcnow(),
+    body = submission_dict(submission, instructor=g.user.is_staff, policy=policy, now=utcnow(),
                            with_report=with_report)
     body["url"] = absolute_url("api.get_submission", submission_id=submission.id)
     return body
@@ -421,25 +421,25 @@ def get_submission(submission_id: int) -> Any:
 
 
 @bp.post("/submissions/<int:submission_id>/regrade")
-@instructor_required
+@staff_required
 def regrade_submission(submission_id: int) -> Any:
     st = state()
     session = db_session()
-    submission = submissions.regrade(session, submission_id, st.publish)
+    submission = submissions.regrade(session, submission_id, st.publish, actor=g.user)
     return jsonify(id=submission.id, status=submission.status,
                    url=absolute_url("api.get_submission", submission_id=submission.id)), 202
 
 
 @bp.post("/assignments/<assignment_id>/regrade")
-@instructor_required
+@staff_required
 def regrade_assignment(assignment_id: str) -> Any:
     st = state()
-    ids = submissions.regrade_all(db_session(), st.settings, assignment_id, st.publish)
+    ids = submissions.regrade_all(db_session(), st.settings, assignment_id, st.publish, actor=g.user)
     return jsonify(assignment=assignment_id, regraded=ids), 202
 
 
 @bp.get("/gradebook")
-@instructor_required
+@staff_required
 def get_gradebook() -> Any:
     session = db_session()
     book = gradebook.build(session, state().settings)

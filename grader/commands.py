@@ -92,6 +92,8 @@ def register(main: click.Group) -> None:
     from grader import cli_roster  # users import, users link
 
     cli_roster.attach(users_group)
+    from grader import cli_lti  # grader lti: LMS registration, tool info, grade sync (issue 11)
+    main.add_command(cli_lti.lti_group)
     from grader import cli_similarity  # grader similarity ASSIGNMENT
 
     main.add_command(cli_similarity.similarity_cmd)

@@ -18,6 +18,7 @@ from grader.config import Settings
 
 GRADE_TASK = "grader.grade_submission"
 SWEEP_TASK = "grader.sweep"
+LTI_PASSBACK_TASK = "grader.lti_passback"  # a student's counted scores to the LMS (grader/lti.py)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

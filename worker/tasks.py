@@ -21,10 +21,11 @@ from flask import current_app
 from grader import submissions
 from grader.context import GraderState
 from grader.db import DatabaseUnavailable, retrying
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, StatementError
 from worker import __version__
 from worker.assignments import AssignmentError, get_assignment
-from worker.celery_app import GRADE_TASK, SWEEP_TASK, make_publisher
+from worker.celery_app import GRADE_TASK, LTI_PASSBACK_TASK, SWEEP_TASK, make_publisher
 from worker.engine import grade
 from worker.sandbox import Launcher, default_launcher
 from worker.sandbox.sanitize import safe_text
@@ -88,7 +89,48 @@ def grade_submission(self: Any, submission_id: int) -> str:
         return "lease lost"
     log.info("submission %s: %s, %.4g / %.4g", claim.submission_id, report.get("status"),
              report.get("score", 0.0), report.get("max_score", 0.0))
+    _after_grading(state, claim.submission_id)
     return str(report.get("status"))
+
+
+def _after_grading(state: GraderState, submission_id: int) -> None:
+    """A stored report may change the student's counted scores: queue their LMS passback (LTI), if they have
+    one. Never fails the grading (the passback is its own task, retried; `grader lti sync` resends)."""
+    try:
+        from grader import lti
+        from grader.models import Submission
+
+        with state.db.session() as session:
+            user_id = session.scalar(select(Submission.user_id).where(Submission.id == submission_id))
+        if user_id is not None:
+            lti.queue_passback(state, user_id)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("submission %s: could not queue the LMS passback: %s", submission_id, exc)
+
+
+@shared_task(name=LTI_PASSBACK_TASK, bind=True, acks_late=True, ignore_result=True)
+def lti_passback(self: Any, user_id: int) -> str:
+    """Send a student's counted scores to the LMS line items they have (LTI 1.3 Assignment and Grade
+    Services). Scores the LMS cannot take now (unreachable, 5xx, 429) are retried with a growing delay; the
+    score is computed again on each try, so a retry never sends an outdated one."""
+    from grader import lti
+
+    state = _state()
+    try:
+        result = lti.send_scores(state.db, state.settings, user_id=int(user_id))
+    except DatabaseUnavailable as exc:
+        raise self.retry(countdown=lti.retry_delay(self.request.retries), max_retries=lti.PASSBACK_RETRIES,
+                         exc=exc) from None
+    if result.retry:
+        if self.request.retries >= lti.PASSBACK_RETRIES:
+            log.error("LTI passback of user %s: giving up after %d tries (`grader lti sync` resends): %s",
+                      user_id, self.request.retries + 1, result.retry)
+            return f"gave up: {result.summary()}"
+        log.warning("LTI passback of user %s: retry %d in %.0f s: %s", user_id, self.request.retries + 1,
+                    lti.retry_delay(self.request.retries), result.retry)
+        raise self.retry(countdown=lti.retry_delay(self.request.retries), max_retries=lti.PASSBACK_RETRIES)
+    log.info("LTI passback of user %s: %s", user_id, result.summary())
+    return result.summary()
 
 
 def store_report(state: GraderState, claim: submissions.Claim, report: dict[str, Any]) -> bool | None:
