@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grader.models import AuditEntry, User, utcnow
@@ -39,3 +39,38 @@ def entries(session: Session, *, limit: int = 200, offset: int = 0, action: str 
     if action:
         query = query.where(AuditEntry.action == action)
     return list(session.scalars(query.offset(offset).limit(limit)))
+
+
+def count(session: Session, *, action: str | None = None) -> int:
+    query = select(func.count()).select_from(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return int(session.scalar(query) or 0)
+
+
+def actions(session: Session) -> list[str]:
+    """The actions recorded so far (for a filter)."""
+    return list(session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+
+
+def describe(details: dict[str, Any] | None) -> list[str]:
+    """An entry's details as short lines a person reads: ``deadline: 2026-04-01T23:59:00+00:00 → ...``.
+
+    A value ``{"old": ..., "new": ...}`` (and top-level ``old``/``new``) reads "old → new"."""
+    def show(value: Any) -> str:
+        if value is None or value == "":
+            return "none"
+        if isinstance(value, dict) and set(value) == {"old", "new"}:
+            return f"{show(value['old'])} → {show(value['new'])}"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(show(v) for v in value) or "none"
+        if isinstance(value, dict):
+            return "; ".join(f"{k}: {show(v)}" for k, v in value.items())
+        return str(value)
+
+    details = dict(details or {})
+    lines = []
+    if "old" in details and "new" in details:
+        lines.append(show({"old": details.pop("old"), "new": details.pop("new")}))
+    lines += [f"{key.replace('_', ' ')}: {show(value)}" for key, value in details.items()]
+    return lines

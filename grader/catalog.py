@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grader import audit
 from grader.config import Settings
 from grader.errors import NotFound
 from grader.models import AssignmentRow, utcnow
@@ -61,6 +64,20 @@ def _fingerprint(entry: CourseAssignment) -> str:
     return hashlib.sha256(toml + repr(entry.policy).encode()).hexdigest()
 
 
+#: The columns of an assignment's policy: a change to any of them is recorded in the audit log.
+POLICY_FIELDS = ("deadline", "hard_deadline", "policy", "late_penalty_per_day", "max_submissions_per_hour",
+                 "cooldown_seconds")
+
+
+def policy_changes(row: AssignmentRow, values: dict[str, object]) -> dict[str, dict[str, object]]:
+    """``{field: {"old": ..., "new": ...}}`` for each policy field that differs (times as ISO 8601)."""
+    def plain(value: object) -> object:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    return {name: {"old": plain(getattr(row, name)), "new": plain(values[name])}
+            for name in POLICY_FIELDS if getattr(row, name) != values[name]}
+
+
 def _sync(session: Session, entry: CourseAssignment) -> None:
     digest = _fingerprint(entry)
     row = session.get(AssignmentRow, entry.id)
@@ -72,8 +89,13 @@ def _sync(session: Session, entry: CourseAssignment) -> None:
                   max_submissions_per_hour=entry.policy.max_submissions_per_hour,
                   cooldown_seconds=entry.policy.cooldown_seconds, config_hash=digest, updated_at=utcnow())
     if row is not None:
-        for key, value in values.items():
-            setattr(row, key, value)
+        changes = policy_changes(row, values)
+        # Only the process whose UPDATE moves the row from the hash it read records the change (once).
+        result = session.execute(update(AssignmentRow).where(AssignmentRow.id == entry.id,
+                                                             AssignmentRow.config_hash == row.config_hash)
+                                 .values(**values).execution_options(synchronize_session="fetch"))
+        if result.rowcount == 1 and changes:  # type: ignore[attr-defined]
+            audit.record(session, "assignment.toml", "policy.change", f"assignment {entry.id}", **changes)
         session.flush()
         return
     try:

@@ -116,7 +116,7 @@ def submit(session: Session, settings: Settings, user: User, assignment_id: str,
     The limits come first (hard deadline, rate, cool-down, and ``rejections``: uploads refused as
     ungradable, counted against their own looser limit), so a request over a limit costs no compilation.
     """
-    user_id, instructor = user.id, user.is_instructor
+    user_id, instructor = user.id, user.is_staff  # course staff (testing the assignment) are not limited
     checked: dict[str, bytes] | None = None
     refuse_notebooks(catalog.get(session, settings, assignment_id), uploads)  # free: counted nowhere
     if not instructor:
@@ -175,7 +175,7 @@ def submit_archive(session: Session, settings: Settings, user: User, filename: s
     assignment; the rows are committed together, then queued. Returns the submissions and the plan
     (found, ignored, missing). With ``dry_run`` every check is made (and counted) the same way, and nothing
     is stored: the plan says what would be submitted."""
-    user_id, instructor = user.id, user.is_instructor
+    user_id, instructor = user.id, user.is_staff  # course staff (testing the assignment) are not limited
     name = filename or "the archive"
     entries = {e.id: e for e in catalog.all_assignments(session, settings)}
     session.commit()  # the assignment rows are synced; nothing else is written before the final transaction
@@ -270,15 +270,34 @@ def enqueue(session: Session, publish: Publisher, submission_id: int, *, now: da
     return True
 
 
-def regrade(session: Session, submission_id: int, publish: Publisher | None) -> Submission:
-    """Grade a submission again (its earlier reports are kept). :class:`Conflict` while it is being graded."""
+#: Who regrades: a user (pages, API), or a label for what acted without one (``"cli:<login>"``).
+Actor = User | str | None
+
+
+def _requeue(session: Session, submission_id: int) -> bool:
+    """Put a finished submission back in the queue (not committed); False if it is not finished."""
     result = session.execute(
         update(Submission)
         .where(Submission.id == submission_id, Submission.status.in_(("graded", "error")))
         .values(status="queued", attempts=0, error=None, enqueued_at=None, lease_expires=None,
                 started_at=None, finished_at=None, worker=None))
     session.commit()
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if not requeued:
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def regrade(session: Session, submission_id: int, publish: Publisher | None, *, actor: Actor = None) -> Submission:
+    """Grade a submission again (its earlier reports are kept). :class:`Conflict` while it is being graded.
+
+    The regrade is recorded in the audit log (``regrade``, by ``actor``) in the transaction that re-queues it."""
+    from grader import audit
+
+    requeued = _requeue(session, submission_id)
+    if requeued:
+        row = session.execute(select(Submission.assignment_id, User.email).join(User, User.id == Submission.user_id)
+                              .where(Submission.id == submission_id)).one()
+        audit.record(session, actor or "system", "regrade", f"submission {submission_id}",
+                     assignment=row.assignment_id, student=row.email)
         submission = session.get(Submission, submission_id)
         if submission is None:
             raise NotFound(f"no submission {submission_id}")
@@ -290,19 +309,30 @@ def regrade(session: Session, submission_id: int, publish: Publisher | None) -> 
     return load_submission(session, submission_id)
 
 
-def regrade_all(session: Session, settings: Settings, assignment_id: str, publish: Publisher | None) -> list[int]:
-    """Regrade every finished submission of an assignment; returns their ids."""
+def regrade_all(session: Session, settings: Settings, assignment_id: str, publish: Publisher | None, *,
+                actor: Actor = None) -> list[int]:
+    """Regrade every finished submission of an assignment; returns their ids.
+
+    They are re-queued in one transaction with one audit entry (``regrade_all``: the assignment and the count),
+    then published."""
+    from grader import audit
+
     entry = catalog.get(session, settings, assignment_id)
     ids = list(session.scalars(select(Submission.id).where(Submission.assignment_id == entry.id,
                                                            Submission.status.in_(("graded", "error")))
                                .order_by(Submission.id)))
-    done = []
-    for sid in ids:
-        try:
-            regrade(session, sid, publish)
-            done.append(sid)
-        except Conflict:
-            pass  # started again in the meantime
+    try:
+        done = [sid for sid in ids if _requeue(session, sid)]  # one started again in the meantime is skipped
+        if done:
+            audit.record(session, actor or "system", "regrade_all", f"assignment {entry.id}",
+                         assignment=entry.id, submissions=len(done), first=done[0], last=done[-1])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if publish is not None:
+        for sid in done:
+            enqueue(session, publish, sid)
     return done
 
 
@@ -321,16 +351,16 @@ def load_submission(session: Session, submission_id: int) -> Submission:
 def get_submission(session: Session, viewer: User, submission_id: int) -> Submission:
     """A submission the viewer may see; someone else's is "not found" (its existence is not revealed)."""
     submission = session.get(Submission, submission_id)
-    if submission is None or (submission.user_id != viewer.id and not viewer.is_instructor):
+    if submission is None or (submission.user_id != viewer.id and not viewer.is_staff):
         raise NotFound(f"no submission {submission_id}")
     return load_submission(session, submission_id)
 
 
 def list_submissions(session: Session, viewer: User, *, assignment_id: str | None = None,
                      user_email: str | None = None, limit: int = 200) -> list[Submission]:
-    """The viewer's own submissions, newest first (instructors may ask for a student's with ``user_email``)."""
+    """The viewer's own submissions, newest first (course staff may ask for a student's with ``user_email``)."""
     query = select(Submission).options(selectinload(Submission.reports), selectinload(Submission.user))
-    if user_email and viewer.is_instructor:
+    if user_email and viewer.is_staff:
         query = query.join(User).where(User.email == user_email.strip().lower())
     else:
         query = query.where(Submission.user_id == viewer.id)

@@ -276,7 +276,9 @@ def test_instructor_pages_refuse_students(app, people, alice_graded):
         else:
             response = alice.post(url, data={"csrf_token": token})
         assert response.status_code == 403, url
-        assert "This page is for instructors." in response.get_data(as_text=True)
+        # Instructor-only pages, and pages for course staff (tests/test_staff_roles.py says which is which).
+        assert re.search(r"This page is for (instructors\.|course staff \(instructors and TAs\)\.)",
+                         response.get_data(as_text=True)), url
 
 
 def test_students_never_see_hidden_tests_in_the_html(app, people, alice_graded):

@@ -30,9 +30,11 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from grader.dashboard import account, errors, instructor, student, templating, throttle
+from grader.dashboard import audit as audit_page
 
 csrf = CSRFProtect()
 BLUEPRINTS = (account.bp, student.bp, instructor.bp)
+BLUEPRINTS += (audit_page.bp,)  # the audit log (instructors)
 for _bp in BLUEPRINTS:
     errors.attach(_bp)
 

@@ -98,7 +98,7 @@ def staff_required(view: F) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not require_user().is_staff:
-            abort(403)
+            abort(403, "This page is for course staff (instructors and TAs).")
         return view(*args, **kwargs)
 
     return login_required(wrapper)  # type: ignore[return-value]
@@ -118,7 +118,7 @@ def safe_next(target: str | None) -> str | None:
 
 
 def home_for(user: User) -> str:
-    return url_for("instructor.gradebook") if user.is_instructor else url_for("student.assignments")
+    return url_for("instructor.gradebook") if user.is_staff else url_for("student.assignments")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,4 +1,7 @@
-"""Instructor pages: the gradebook (sortable, CSV), every submission, regrades with progress, statistics.
+"""Course staff pages: the gradebook (sortable, CSV), every submission, regrades with progress, statistics.
+
+Instructors and TAs (``staff_required``) see and regrade everything; only instructors (``instructor_required``)
+manage users. Every regrade is recorded in the audit log (:mod:`grader.audit`), as is disabling a user.
 
 The gradebook is :func:`grader.gradebook.build` (each assignment's policy and
 late penalty applied), the CSV is its ``to_csv``, regrades are
@@ -13,11 +16,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from grader import catalog, submissions
+from grader import catalog, roles, submissions
 from grader import gradebook as gradebook_service
 from grader.context import db_session, state
 from grader.dashboard import queries
-from grader.dashboard.account import instructor_required
+from grader.dashboard.account import instructor_required, require_user, staff_required
 from grader.dashboard.charts import histogram_svg, timeline_svg
 from grader.errors import Conflict
 from grader.models import STATUSES, utcnow
@@ -25,11 +28,12 @@ from grader.models import STATUSES, utcnow
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
 PER_PAGE = 50
+ROLE_NAMES = {"student": "a student", "ta": "a TA", "instructor": "an instructor"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger number in a URL is refused, never sent to the database
 
 
 @bp.get("/")
-@instructor_required
+@staff_required
 def index() -> Any:
     return redirect(url_for("instructor.gradebook"))
 
@@ -46,7 +50,7 @@ def _sort_key(column: str, ids: list[str]) -> Any:
 
 
 @bp.get("/gradebook")
-@instructor_required
+@staff_required
 def gradebook() -> Any:
     session = db_session()
     book = gradebook_service.build(session, state().settings)
@@ -63,7 +67,7 @@ def gradebook() -> Any:
 
 
 @bp.get("/gradebook.csv")
-@instructor_required
+@staff_required
 def gradebook_csv() -> Any:
     session = db_session()
     book = gradebook_service.build(session, state().settings)
@@ -74,7 +78,7 @@ def gradebook_csv() -> Any:
 
 
 @bp.get("/submissions")
-@instructor_required
+@staff_required
 def all_submissions() -> Any:
     session = db_session()
     settings = state().settings
@@ -98,12 +102,12 @@ def all_submissions() -> Any:
 
 
 @bp.post("/submissions/<int:submission_id>/regrade")
-@instructor_required
+@staff_required
 def regrade_submission(submission_id: int) -> Any:
     st = state()
     session = db_session()
     try:
-        submissions.regrade(session, submission_id, st.publish)
+        submissions.regrade(session, submission_id, st.publish, actor=require_user())
         flash(f"Submission #{submission_id} is queued for regrading; its earlier reports are kept.", "success")
     except Conflict as exc:
         flash(exc.message, "error")
@@ -111,14 +115,14 @@ def regrade_submission(submission_id: int) -> Any:
 
 
 @bp.post("/assignments/<assignment_id>/regrade")
-@instructor_required
+@staff_required
 def regrade_assignment(assignment_id: str) -> Any:
     st = state()
     session = db_session()
     entry = catalog.get(session, st.settings, assignment_id)
     session.commit()
     since = utcnow()
-    ids = submissions.regrade_all(session, st.settings, entry.id, st.publish)
+    ids = submissions.regrade_all(session, st.settings, entry.id, st.publish, actor=require_user())
     if not ids:
         flash(f"{entry.spec.title} has no finished submission to regrade.", "info")
         return redirect(url_for("instructor.stats", assignment_id=entry.id), code=303)
@@ -145,14 +149,14 @@ def _progress_args(assignment_id: str) -> tuple[catalog.CourseAssignment, querie
 
 
 @bp.get("/assignments/<assignment_id>/regrade")
-@instructor_required
+@staff_required
 def regrade_progress(assignment_id: str) -> Any:
     entry, progress, args = _progress_args(assignment_id)
     return render_template("regrade.html", entry=entry, progress=progress, args=args)
 
 
 @bp.get("/assignments/<assignment_id>/regrade.json")
-@instructor_required
+@staff_required
 def regrade_progress_json(assignment_id: str) -> Any:
     _entry, progress, _args = _progress_args(assignment_id)
     response = jsonify(total=progress.total, done=progress.done, pending=progress.pending,
@@ -162,7 +166,7 @@ def regrade_progress_json(assignment_id: str) -> Any:
 
 
 @bp.get("/assignments/<assignment_id>/stats")
-@instructor_required
+@staff_required
 def stats(assignment_id: str) -> Any:
     session = db_session()
     result = queries.assignment_stats(session, state().settings, assignment_id)
@@ -214,8 +218,6 @@ def users() -> Any:
 @instructor_required
 def user_access() -> Any:
     """Disable a user (every session and token ends at once) or enable them again."""
-    from grader import auth
-    from grader.dashboard.account import require_user
     from grader.errors import NotFound
 
     email = (request.form.get("email") or "").strip()[:254]
@@ -228,10 +230,35 @@ def user_access() -> Any:
         return redirect(url_for("instructor.users"), code=303)
     session = db_session()
     try:
-        user = auth.set_disabled(session, email, action == "disable")
+        user = roles.set_access(session, me, email, action == "disable")
     except NotFound:
         abort(404)
     session.commit()
     flash(f"{user.email} is {'disabled: their sessions and tokens have ended' if user.disabled else 'enabled'}.",
           "info")
+    return redirect(url_for("instructor.users"), code=303)
+
+
+@bp.post("/users/role")
+@instructor_required
+def user_role() -> Any:
+    """Make a user a student, a TA or an instructor (recorded in the audit log)."""
+    from grader.errors import Conflict, Invalid, NotFound
+
+    email = (request.form.get("email") or "").strip()[:254]
+    role = request.form.get("role") or ""
+    session = db_session()
+    try:
+        user, old = roles.change_role(session, require_user(), email, role)
+    except NotFound:
+        abort(404)
+    except (Invalid, Conflict) as exc:
+        session.rollback()
+        flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
+        return redirect(url_for("instructor.users"), code=303)
+    session.commit()
+    flash(f"{user.email} is {'now' if old != user.role else 'already'} {ROLE_NAMES[user.role]}"
+          + (f" (was {ROLE_NAMES[old]})." if old != user.role else "."), "info")
+    if user.id == require_user().id and not user.is_instructor:
+        return redirect(url_for("student.home"), code=303)  # no longer allowed on the users page
     return redirect(url_for("instructor.users"), code=303)

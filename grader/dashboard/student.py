@@ -65,13 +65,13 @@ def starter_files(entry: catalog.CourseAssignment) -> list[tuple[str, int]]:
 
 def shown(submission: Submission, user: User, policy: Policy) -> dict[str, Any]:
     """The submission as this user may see it (scores masked for students), without the report."""
-    return reports.submission_dict(submission, instructor=user.is_instructor, policy=policy, now=utcnow(),
+    return reports.submission_dict(submission, instructor=user.is_staff, policy=policy, now=utcnow(),
                                    with_report=False)
 
 
 def visible_report(report: Report, user: User, policy: Policy) -> dict[str, Any]:
     data = dict(report.data or {})
-    if user.is_instructor:
+    if user.is_staff:
         return data
     now = utcnow()
     return reports.student_view(data, deadline_passed=policy.deadline_passed(now), deadline=policy.deadline)

@@ -105,6 +105,8 @@ def queue_banner() -> Any:
 
 
 PAGE_BLUEPRINTS = ("account", "student", "instructor")
+PAGE_BLUEPRINTS += ("audit",)
+PAGE_BLUEPRINTS += ("similarity",)
 
 
 def init_app(app: Flask) -> None:
