@@ -26,7 +26,7 @@ from grader.config import Settings
 from grader.errors import Invalid
 from grader.models import ROLES, ApiToken, User, WebSession, utcnow
 
-MAX_BYTES = 2 * 1024 * 1024  # about 25,000 students: more than any course, less than a mistake
+MAX_BYTES = 1024 * 1024  # about 12,000 students: more than any course, less than a mistake
 MAX_ROWS = 20_000
 REQUIRED = ("email", "name")
 COLUMNS = ("email", "name", "role", "section")
