@@ -238,6 +238,8 @@ def read_kit(data: bytes, expected: str | None = None) -> Kit:
     if len(top) != 1:
         raise KitError("the kit must hold one folder, named after its assignment")
     (assignment,) = top
+    if not re.match(r"^[a-z][a-z0-9_]*$", assignment):
+        raise KitError(f"the kit has an entry that no kit holds: {infos[0].filename!r}")
     if expected is not None and assignment != expected:
         raise KitError(f"the kit is for {assignment!r}, not {expected!r}")
     files: dict[str, bytes] = {}
