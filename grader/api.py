@@ -63,8 +63,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge) -> Response:
+        from grader.render import human_size
+        from worker.engine import MAX_FILE_BYTES
+
         limit = request.max_content_length or app.config.get("MAX_CONTENT_LENGTH")  # an archive's is larger
-        return error_response(f"the upload is larger than the limit of {limit} bytes", 413)
+        return error_response(f"the upload is larger than the limit of {human_size(int(limit or 0))} for one "
+                              f"request (each file may be at most {human_size(MAX_FILE_BYTES)})", 413)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:

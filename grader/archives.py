@@ -164,7 +164,10 @@ def read_zip(data: bytes, filename: str = "the archive") -> list[Entry]:
     """The regular files of a zip, after every check that needs no decompression; refuses the whole archive
     (:class:`Invalid` 400, :class:`TooLarge` 413) at the first unsafe entry."""
     if len(data) > MAX_ARCHIVE_BYTES:
-        raise TooLarge(f"{filename} is {len(data)} bytes; an archive may be at most {MAX_ARCHIVE_BYTES} bytes")
+        from grader.render import human_size
+
+        raise TooLarge(f"{filename} is {human_size(len(data))}; an archive may be at most "
+                       f"{human_size(MAX_ARCHIVE_BYTES)}")
     if data[:2] == b"\x1f\x8b" or filename.lower().endswith((".tar", ".tar.gz", ".tgz")):
         raise Invalid(f"{filename} is a tar archive; upload a .zip (as collectSubmission.sh makes it)")
     try:

@@ -17,6 +17,8 @@ from typing import Any, Iterator, NoReturn
 
 import click
 
+from grader.render import human_size, table
+
 # --------------------------------------------------------------------------- shared helpers
 
 
@@ -270,8 +272,12 @@ def users_list_cmd(role: str | None) -> None:
         query = select(User).order_by(User.role, User.email)
         if role:
             query = query.where(User.role == role)
-        for user in session.scalars(query):
-            click.echo(f"{user.email:40} {user.role:10} {user.name}")
+        users = list(session.scalars(query))
+        if not users:
+            click.echo("no users" + (f" with the role {role}" if role else ""))
+            return
+        click.echo(table(["EMAIL", "ROLE", "STATUS", "NAME"],
+                         [[u.email, u.role, "disabled" if u.disabled_at else "active", u.name] for u in users]))
 
 
 def _set_disabled(email: str, disabled: bool) -> None:
@@ -482,11 +488,13 @@ def account_tokens_cmd() -> None:
         tokens = _client().tokens()
     except ApiError as exc:
         _api_fail(exc)
-    for t in tokens:
-        mark = "*" if t.get("current") else " "
-        click.echo(f"{mark} {t['id']:>6}  {t['status']:8} created {t['created_at'][:16]}  "
-                   f"last used {(t.get('last_used_at') or 'never')[:16]:16}  expires {t['expires_at'][:10]}  "
-                   f"{t.get('label', '')}")
+    if not tokens:
+        click.echo("no tokens")
+        return
+    click.echo(table(["", "ID", "STATUS", "CREATED", "LAST USED", "EXPIRES", "LABEL"],
+                     [["*" if t.get("current") else "", t["id"], t["status"], t["created_at"][:16].replace("T", " "),
+                       (t.get("last_used_at") or "never")[:16].replace("T", " "), t["expires_at"][:10],
+                       t.get("label", "")] for t in tokens], right=[1]))
 
 
 @account_group.command("revoke")
@@ -604,6 +612,22 @@ def _pack_directory(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _check_sizes(uploads: dict[str, bytes]) -> None:
+    """Refuse a file over the per-file limit here, naming it and the limit, before the server's request limit
+    (which a large file meets first) answers with a less useful message."""
+    from worker.engine import MAX_FILE_BYTES
+
+    for name, data in uploads.items():
+        if len(data) > MAX_FILE_BYTES:
+            _fail(f"{name} is {human_size(len(data))}; a submitted file may be at most {human_size(MAX_FILE_BYTES)}",
+                  2)
+
+
+def _utc(iso: str) -> str:
+    """An API timestamp as a table cell: 2026-04-19 23:59:00 (UTC)."""
+    return iso[:19].replace("T", " ")
+
+
 def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: bool, dry_run: bool = False) -> None:
     """`grader submit --all ZIP_OR_DIR`: one submission per assignment found; the server says what it found,
     ignored and is missing before anything is queued (a refused archive queues nothing)."""
@@ -617,6 +641,10 @@ def _submit_all(client: Any, target: str, wait: bool, timeout: float, as_json: b
             data, name = path.read_bytes(), path.name
         except OSError as exc:
             raise click.UsageError(f"cannot read {target}: {exc.strerror or exc}") from None
+    from grader.archives import MAX_ARCHIVE_BYTES
+
+    if len(data) > MAX_ARCHIVE_BYTES:
+        _fail(f"{name} is {human_size(len(data))}; an archive may be at most {human_size(MAX_ARCHIVE_BYTES)}", 2)
     out = sys.stderr if as_json else sys.stdout
     try:
         answer = client.submit_archive(name, data, dry_run=dry_run)
@@ -697,6 +725,7 @@ def submit_cmd(assignment: str | None, files: tuple[str, ...], everything: str |
             uploads[Path(name).name] = Path(name).read_bytes()
         except OSError as exc:
             raise click.UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    _check_sizes(uploads)
     try:
         known = {a["id"]: a for a in client.assignments()}
         if assignment not in known:
@@ -750,10 +779,10 @@ def status_cmd(submission_id: int | None, assignment: str | None, as_json: bool)
         return
     if not items:
         click.echo("no submissions yet")
-    for sub in items:
-        score = "" if sub.get("score") is None else f"{sub['score']:g} / {sub['max_score']:g}"
-        late = f"  {sub['late_days']} d late" if sub.get("late_days") else ""
-        click.echo(f"{sub['id']:>6}  {sub['assignment']:15} {sub['created_at'][:19].replace('T', ' ')}  "
-                   f"{sub['status']:8} {score}{late}")
+    else:
+        click.echo(table(["ID", "ASSIGNMENT", "SUBMITTED (UTC)", "STATUS", "SCORE", "LATE"],
+                         [[sub["id"], sub["assignment"], _utc(sub["created_at"]), sub["status"],
+                           "" if sub.get("score") is None else f"{sub['score']:g} / {sub['max_score']:g}",
+                           f"{sub['late_days']} d" if sub.get("late_days") else ""] for sub in items], right=[0]))
     if not service.get("worker_alive"):
         click.echo("note: no grading worker is running right now; queued submissions wait for one", err=True)

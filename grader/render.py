@@ -1,10 +1,10 @@
-"""The report as a readable terminal table."""
+"""The report as a readable terminal table; lists with a header line, and sizes in KiB and MiB."""
 
 from __future__ import annotations
 
 import re
 import textwrap
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
@@ -61,4 +61,32 @@ def render_report(report: dict[str, Any], *, color: bool = False, width: int = 1
         dropped = report.get("student_output_truncated_bytes", 0)
         lines.append(f"Your code printed {n} lines" + (f" (and {dropped} more bytes, not kept)" if dropped else "")
                      + "; they are in the report's student_output (--json).")
+    return "\n".join(lines)
+
+
+def human_size(n: int) -> str:
+    """A size as people read it: "900 bytes", "512 KiB", "1.5 MiB" (binary units, as the limits are set)."""
+    n = int(n)
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
+            text = f"{n / size:.1f}"
+            if text.endswith(".0"):
+                # Whole units only when exact: a file one byte over 512 KiB must not read "512 KiB".
+                if n % size:
+                    return f"{n:,} bytes"
+                text = text[:-2]
+            return f"{text} {unit}"
+    return f"{n} byte{'' if n == 1 else 's'}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> str:
+    """Rows under a header line, in columns as wide as their widest cell (the last one unpadded); the columns
+    numbered in ``right`` are aligned to the right (numbers). Control characters are neutralised."""
+    cells = [[_safe(c) for c in headers], *([_safe("" if c is None else c) for c in row] for row in rows)]
+    widths = [max(len(row[k]) for row in cells) for k in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [cell.rjust(widths[k]) if k in right else
+                 (cell if k == len(row) - 1 else cell.ljust(widths[k])) for k, cell in enumerate(row)]
+        lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)

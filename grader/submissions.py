@@ -63,7 +63,10 @@ def validate_files(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str,
         if filename in files:
             raise Invalid(f"{filename} was uploaded twice")
         if len(data) > MAX_FILE_BYTES:
-            raise TooLarge(f"{filename} is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes")
+            from grader.render import human_size
+
+            raise TooLarge(f"{filename} is {human_size(len(data))}; a submitted file may be at most "
+                           f"{human_size(MAX_FILE_BYTES)}")
         files[filename] = data
     try:
         prepare_files(entry.spec, files)

@@ -259,7 +259,7 @@ def test_submit_returns_202_with_the_id_and_url(client, people):
 
 @pytest.mark.parametrize("files, status, message", [
     ([("linear_svm.py", b"")], 400, "linear_svm.py is empty"),
-    ([("linear_svm.py", b"# x\n" * 140_000)], 413, "the limit is 524288 bytes"),
+    ([("linear_svm.py", b"# x\n" * 140_000)], 413, "a submitted file may be at most 512 KiB"),
     ([("linear_svm.py", b"\x7fELF\x02\x01\x01\x00\x00")], 400, "binary file"),
     ([("linear_svm.py", "x = 'caf\u00e9'\n".encode("latin-1"))], 400, "not UTF-8 text (invalid byte 0xe9 on line 1)"),
     ([("src/linear_svm.py", svm_file())], 400, "contains a path; upload just linear_svm.py"),
@@ -299,7 +299,8 @@ def test_a_request_over_the_size_limit_is_413(tmp_path):
     people = People(app)
     people.add("erin")
     response = upload(app.test_client(), people.headers("erin"), files=[("linear_svm.py", b"#" * 200_000)])
-    assert response.status_code == 413 and "larger than the limit of 100000 bytes" in response.json["error"]
+    assert response.status_code == 413 and "larger than the limit of 97.7 KiB for one request (each file may be at most 512 KiB)" \
+        in response.json["error"]
 
 
 def test_unknown_assignment_and_unknown_routes_are_json_404(client, people):

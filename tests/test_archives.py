@@ -294,10 +294,10 @@ def test_the_total_uncompressed_size_is_capped(course_app, course_people, monkey
 def test_an_upload_larger_than_the_archive_cap_is_refused(course_app, course_people):
     client = course_app.test_client()
     over = post_archive(client, course_people.headers("alice"), bytes(archives.MAX_ARCHIVE_BYTES + 1))
-    assert over.status_code == 413 and "an archive may be at most 16777216 bytes" in over.json["error"]
+    assert over.status_code == 413 and "an archive may be at most 16 MiB" in over.json["error"]
     # Far over: refused by the request's own cap while it is read (the archive's, not the 2 MiB of a file).
     far = post_archive(client, course_people.headers("alice"), bytes(archives.MAX_ARCHIVE_BYTES + 256 * 1024))
-    assert far.status_code == 413 and "larger than the limit of 16842752 bytes" in far.json["error"], far.json
+    assert far.status_code == 413 and "larger than the limit of 16.1 MiB" in far.json["error"], far.json
     assert rows(course_app) == []
 
 

@@ -411,7 +411,7 @@ def test_the_upload_form_stores_the_file_and_shows_the_live_status(app, people):
     ([], 400, "Choose your linear_svm.py to upload."),
     ([(b"\x00\x01binary", "linear_svm.py")], 400, "linear_svm.py is a binary file"),
     ([(b"print 'hello'\n", "linear_svm.py")], 400, "This looks like Python 2 code"),
-    ([(b"x" * (512 * 1024 + 1), "linear_svm.py")], 413, "the limit is 524288 bytes"),
+    ([(b"x" * (512 * 1024 + 1), "linear_svm.py")], 413, "a submitted file may be at most 512 KiB"),
 ])
 def test_a_bad_upload_is_explained_on_the_form(app, people, files, status, message):
     alice = login(app, "alice")
