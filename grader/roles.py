@@ -14,6 +14,9 @@ from grader import audit, auth
 from grader.errors import Conflict, Invalid, NotFound
 from grader.models import ROLES, User
 
+#: How a role reads in a sentence ("bob@example.edu is now a TA").
+ROLE_NAMES = {"student": "a student", "ta": "a TA", "instructor": "an instructor"}
+
 
 def change_role(session: Session, actor: User | str, email: str, role: str) -> tuple[User, str]:
     """Give ``email`` the role ``role``; returns the user and their former role (not committed).
@@ -33,8 +36,8 @@ def change_role(session: Session, actor: User | str, email: str, role: str) -> t
         others = session.scalars(select(User.id).where(User.role == "instructor", User.id != user.id,
                                                        User.disabled_at.is_(None)).with_for_update()).all()
         if not others:
-            raise Conflict(f"{user.email} is the last instructor who can log in; make someone else an "
-                           "instructor first")
+            raise Conflict(f"there is no other instructor who can log in: make someone else an instructor before "
+                           f"{user.email} stops being one")
     user.role = role
     audit.record(session, actor, "role.change", user.email, old=old, new=role)
     return user, old

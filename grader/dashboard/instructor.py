@@ -28,7 +28,6 @@ from grader.models import STATUSES, utcnow
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
 PER_PAGE = 50
-ROLE_NAMES = {"student": "a student", "ta": "a TA", "instructor": "an instructor"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger number in a URL is refused, never sent to the database
 
 
@@ -257,8 +256,8 @@ def user_role() -> Any:
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
         return redirect(url_for("instructor.users"), code=303)
     session.commit()
-    flash(f"{user.email} is {'now' if old != user.role else 'already'} {ROLE_NAMES[user.role]}"
-          + (f" (was {ROLE_NAMES[old]})." if old != user.role else "."), "info")
+    flash(f"{user.email} is {'now' if old != user.role else 'already'} {roles.ROLE_NAMES[user.role]}"
+          + (f" (was {roles.ROLE_NAMES[old]})." if old != user.role else "."), "info")
     if user.id == require_user().id and not user.is_instructor:
         return redirect(url_for("student.home"), code=303)  # no longer allowed on the users page
     return redirect(url_for("instructor.users"), code=303)
