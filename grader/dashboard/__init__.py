@@ -31,11 +31,13 @@ from flask_wtf.csrf import CSRFProtect
 
 from grader.dashboard import account, errors, instructor, student, templating, throttle
 from grader.dashboard import audit as audit_page
+from grader.dashboard import roster as roster_page
 from grader.dashboard import similarity as similarity_page
 
 csrf = CSRFProtect()
 BLUEPRINTS = (account.bp, student.bp, instructor.bp)
 BLUEPRINTS += (audit_page.bp,)  # the audit log (instructors)
+BLUEPRINTS += (roster_page.bp,)  # roster import, sign-in links (instructors), /signin/<token> (anyone)
 BLUEPRINTS += (similarity_page.bp,)  # code similarity between submissions (instructors)
 for _bp in BLUEPRINTS:
     errors.attach(_bp)

@@ -106,6 +106,7 @@ def queue_banner() -> Any:
 
 PAGE_BLUEPRINTS = ("account", "student", "instructor")
 PAGE_BLUEPRINTS += ("audit",)
+PAGE_BLUEPRINTS += ("roster",)
 PAGE_BLUEPRINTS += ("similarity",)
 
 
