@@ -312,19 +312,24 @@ def _uploads() -> list[tuple[str, bytes]]:
     return [(storage.filename or "", storage.read()) for storage in request.files.getlist("file")]
 
 
-def _policy(assignment_id: str) -> Policy:
-    """The assignment's policy, looked up once per request (a list shows many submissions)."""
+def _policy(assignment_id: str, user_id: int) -> Policy:
+    """The assignment's policy for the submission's author (with their extension), looked up once per request
+    (a list shows many submissions)."""
+    from grader import deadlines
+
     cache: dict[str, Policy] = g.setdefault("policies", {})
     if assignment_id not in cache:
         try:
             cache[assignment_id] = catalog.get(db_session(), state().settings, assignment_id).policy
         except ServiceError:
             cache[assignment_id] = Policy()  # the assignment's folder was removed; show the submission anyway
-    return cache[assignment_id]
+    if "extensions" not in g:
+        g.extensions = deadlines.all_extensions(db_session())
+    return deadlines.apply(cache[assignment_id], g.extensions.get((user_id, assignment_id)))
 
 
 def _submission_json(submission: Any, *, with_report: bool = True) -> dict[str, Any]:
-    policy = _policy(submission.assignment_id)
+    policy = _policy(submission.assignment_id, submission.user_id)
     body = submission_dict(submission, instructor=g.user.is_staff, policy=policy, now=utcnow(),
                            with_report=with_report)
     body["url"] = absolute_url("api.get_submission", submission_id=submission.id)

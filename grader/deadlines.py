@@ -193,6 +193,11 @@ def extensions_of(session: Session, user_id: int) -> dict[str, Extension]:
     return {row.assignment_id: row for row in session.scalars(select(Extension).where(Extension.user_id == user_id))}
 
 
+def all_extensions(session: Session) -> dict[tuple[int, str], Extension]:
+    """Every extension by (user id, assignment id), in one query (a course has a few dozen)."""
+    return {(row.user_id, row.assignment_id): row for row in session.scalars(select(Extension))}
+
+
 def policy_for(session: Session, entry: catalog.CourseAssignment, user_id: int) -> Policy:
     """The assignment's policy as it applies to this user: with their extension's deadlines, if any."""
     row = session.scalar(select(Extension).where(Extension.user_id == user_id, Extension.assignment_id == entry.id))

@@ -16,6 +16,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -217,6 +218,40 @@ def build(session: Session, settings: Settings, *, user_id: int | None = None) -
                                             chosen.submission_id, chosen.late_days, len(mine[aid]),
                                             chosen.late_days_used)
     return Gradebook(assignments, list(students.values()), budget)
+
+
+@dataclass
+class LateDays:
+    """One student's late days, as their assignment page shows them."""
+
+    budget: int
+    used: int  # spent over the term by the counted submissions
+    grades: dict[str, Grade | None]  # the counted submission of each assignment (its late days, used and not)
+    available: dict[str, int]  # the free days left when each assignment is charged (deadline order)
+
+    @property
+    def left(self) -> int:
+        return self.budget - self.used
+
+
+def late_days_of(session: Session, settings: Settings, user_id: int) -> LateDays | None:
+    """The student's late-day account (the same computation as their gradebook row), or None without a budget."""
+    book = build(session, settings, user_id=user_id)
+    if book.late_day_budget is None or not book.students:
+        return None
+    row = book.students[0]
+    mine = deadlines.extensions_of(session, user_id)
+    order = sorted(book.assignments, key=lambda a: (deadlines.apply(a.policy, mine.get(a.id)).deadline
+                                                     or _NEVER, a.id))
+    left, available = book.late_day_budget, {}
+    for entry in order:
+        available[entry.id] = left
+        grade = row.grades.get(entry.id)
+        left -= grade.late_days_used if grade else 0
+    return LateDays(book.late_day_budget, row.late_days_used, row.grades, available)
+
+
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def _num(value: float) -> str:

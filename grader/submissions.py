@@ -85,7 +85,9 @@ def refuse_notebooks(entry: catalog.CourseAssignment, uploads: Sequence[tuple[st
 
 def check_policy(session: Session, entry: catalog.CourseAssignment, user_id: int, now: datetime) -> None:
     """Hard deadline, submissions per hour and cool-down (students only; instructors are not limited)."""
-    policy = entry.policy
+    from grader.deadlines import policy_for
+
+    policy = policy_for(session, entry, user_id)  # the student's own hard deadline if they have an extension
     if policy.closed(now):
         assert policy.hard_deadline is not None
         raise Forbidden(f"the hard deadline of {entry.id} ({policy.hard_deadline.isoformat()}) has passed; "

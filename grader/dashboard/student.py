@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from flask import (
 )
 from sqlalchemy.orm import Session
 
-from grader import catalog, reports, submissions
+from grader import catalog, deadlines, gradebook, reports, submissions
 from grader.context import db_session, state
 from grader.dashboard import queries
 from grader.dashboard.account import current_user, home_for, login_required, require_user
@@ -47,11 +48,28 @@ bp = Blueprint("student", __name__)
 # --------------------------------------------------------------------------- helpers
 
 
-def policy_of(session: Session, assignment_id: str) -> Policy:
+def policy_of(session: Session, assignment_id: str, user_id: int) -> Policy:
+    """The assignment's policy for this student (with their extension's deadlines, if they have one)."""
     try:
-        return catalog.get(session, state().settings, assignment_id).policy
+        entry = catalog.get(session, state().settings, assignment_id)
     except ServiceError:
         return Policy()  # the assignment's folder was removed; show its submissions anyway
+    return deadlines.policy_for(session, entry, user_id)
+
+
+def late_day_panel(session: Session, entry: catalog.CourseAssignment, policy: Policy, user: User,
+                   now: datetime) -> dict[str, Any] | None:
+    """What the assignment page says about the student's late days (None without a budget, or for staff)."""
+    if user.is_staff:
+        return None
+    ledger = gradebook.late_days_of(session, state().settings, user.id)
+    if ledger is None:
+        return None
+    available = ledger.available.get(entry.id, ledger.left)
+    late_now = policy.late_days(now) if policy.deadline_passed(now) and not policy.closed(now) else 0
+    return {"budget": ledger.budget, "used": ledger.used, "left": ledger.left, "grade": ledger.grades.get(entry.id),
+            "available": available, "late_now": late_now, "free_now": min(late_now, available),
+            "penalised_now": max(0, late_now - available), "per_day": policy.late_penalty_per_day}
 
 
 def starter_files(entry: catalog.CourseAssignment) -> list[tuple[str, int]]:
@@ -143,9 +161,11 @@ def _assignments_page(*, archive_error: str | None = None, status: int = 200, re
     session = db_session()
     entries = catalog.all_assignments(session, state().settings)
     mine = submissions.list_submissions(session, user, limit=1000)
+    extensions = deadlines.extensions_of(session, user.id)
     summary: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        own = [shown(s, user, entry.policy) for s in mine if s.assignment_id == entry.id]
+        own = [shown(s, user, deadlines.apply(entry.policy, extensions.get(entry.id)))
+           for s in mine if s.assignment_id == entry.id]
         graded = [s for s in own if s["status"] == "graded" and s["score"] is not None]
         best = max(graded, key=lambda s: (s["score"] / s["max_score"]) if s["max_score"] else 0, default=None)
         summary[entry.id] = {"count": len(own), "latest": own[0] if own else None, "best": best}
@@ -204,17 +224,21 @@ def _assignment_page(entry: catalog.CourseAssignment, *, upload_error: str | Non
                      retry_after: int | None = None) -> Any:
     user = require_user()
     session = db_session()
-    own = [shown(s, user, entry.policy)
+    extension = deadlines.extensions_of(session, user.id).get(entry.id)
+    policy = deadlines.apply(entry.policy, extension)  # the student's own deadlines
+    own = [shown(s, user, policy)
            for s in submissions.list_submissions(session, user, assignment_id=entry.id, limit=1000)]
     points = [Point(f"#{s['id']}", 100.0 * s["score"] / s["max_score"]
                     if s["status"] == "graded" and s["score"] is not None and s["max_score"] else None)
               for s in reversed(own)]
     chart = history_svg(points, title=f"Your scores on {entry.spec.title}, oldest first", uid="history")
     now = utcnow()
+    late = late_day_panel(session, entry, policy, user, now)
     session.commit()
     body = render_template("assignment.html", entry=entry, submissions=own, chart=chart,
                            starter=starter_files(entry), upload_error=upload_error, now=now,
-                           closed=entry.policy.closed(now) and not user.is_instructor,
+                           policy=policy, extension=extension, late=late,
+                           closed=policy.closed(now) and not user.is_instructor,
                            max_file_bytes=MAX_FILE_BYTES)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return body, status, headers
@@ -294,7 +318,7 @@ def my_submissions() -> Any:
     rows = []
     for s in submissions.list_submissions(session, user, limit=500):
         if s.assignment_id not in policies:
-            policies[s.assignment_id] = policy_of(session, s.assignment_id)
+            policies[s.assignment_id] = policy_of(session, s.assignment_id, user.id)
         rows.append(shown(s, user, policies[s.assignment_id]))
     session.commit()
     return render_template("submissions.html", submissions=rows)
@@ -341,7 +365,7 @@ def submission(submission_id: int) -> Any:
     user = require_user()
     session = db_session()
     sub = submissions.get_submission(session, user, submission_id)  # another student's: NotFound (404)
-    policy = policy_of(session, sub.assignment_id)
+    policy = policy_of(session, sub.assignment_id, sub.user_id)  # the author's deadlines, whoever looks
     info = shown(sub, user, policy)
     chosen = sub.latest_report
     wanted = request.args.get("report", type=int)
@@ -366,7 +390,7 @@ def submission_status(submission_id: int) -> Any:
     user = require_user()
     session = db_session()
     sub = submissions.get_submission(session, user, submission_id)
-    info = shown(sub, user, policy_of(session, sub.assignment_id))
+    info = shown(sub, user, policy_of(session, sub.assignment_id, sub.user_id))
     status = live_status(session, sub)
     session.commit()
     response = jsonify(id=sub.id, status=sub.status, final=status.final, attempts=sub.attempts,
