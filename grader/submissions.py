@@ -286,8 +286,6 @@ def _requeue(session: Session, submission_id: int) -> bool:
         .where(Submission.id == submission_id, Submission.status.in_(("graded", "error")))
         .values(status="queued", attempts=0, error=None, enqueued_at=None, lease_expires=None,
                 started_at=None, finished_at=None, worker=None))
-    session.commit()
-    if not requeued:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
@@ -303,6 +301,8 @@ def regrade(session: Session, submission_id: int, publish: Publisher | None, *, 
                               .where(Submission.id == submission_id)).one()
         audit.record(session, actor or "system", "regrade", f"submission {submission_id}",
                      assignment=row.assignment_id, student=row.email)
+    session.commit()
+    if not requeued:
         submission = session.get(Submission, submission_id)
         if submission is None:
             raise NotFound(f"no submission {submission_id}")
