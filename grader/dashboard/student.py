@@ -238,7 +238,7 @@ def _assignment_page(entry: catalog.CourseAssignment, *, upload_error: str | Non
     body = render_template("assignment.html", entry=entry, submissions=own, chart=chart,
                            starter=starter_files(entry), upload_error=upload_error, now=now,
                            policy=policy, extension=extension, late=late,
-                           closed=policy.closed(now) and not user.is_instructor,
+                           closed=policy.closed(now) and not user.is_staff,
                            max_file_bytes=MAX_FILE_BYTES)
     headers = {"Retry-After": str(retry_after)} if retry_after else {}
     return body, status, headers
