@@ -25,7 +25,7 @@ MAX_PAGE = 2**31 - 1
 def audit_log() -> Any:
     session = db_session()
     action = (request.args.get("action") or "").strip()[:50] or None
-    page = request.args.get("page", 1, type=int) or 1
+    page = request.args.get("page", 1, type=int)
     if not 1 <= page <= MAX_PAGE:
         abort(400, "There is no such page of the audit log.")
     total = audit.count(session, action=action)
