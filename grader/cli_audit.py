@@ -65,3 +65,40 @@ def users_role_cmd(email: str, role: str) -> None:
             _fail(exc.message, 1)
         session.commit()
         click.echo(f"{user.email} is already {roles.ROLE_NAMES[role]}" if old == role else f"{user.email}: {old} -> {role}")
+
+
+@click.command("revoke")
+@click.argument("email")
+@click.option("--id", "token_id", type=click.IntRange(1, 2**63 - 1), default=None,
+              help="Only this token of EMAIL (its id, as `grader account tokens` shows it to its owner).")
+def tokens_revoke_cmd(email: str, token_id: int | None) -> None:
+    """Revoke EMAIL's API tokens (all active ones, or one with --id), e.g. a token that leaked; recorded in the
+    audit log. Their page sessions and password are unchanged (`grader users disable` ends everything)."""
+    from sqlalchemy import select
+
+    from grader import audit, auth
+    from grader.errors import NotFound
+    from grader.models import ApiToken, utcnow
+
+    with _AppSession() as (_app, session):
+        user = auth.find_user(session, email)
+        if user is None:
+            _fail(f"no user with the email {email!r}", 2)
+        if token_id is not None:
+            try:
+                rows = [auth.revoke_token_id(session, user, token_id)]
+            except NotFound:
+                _fail(f"{user.email} has no token {token_id}", 2)
+        else:
+            at = utcnow()
+            rows = list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                               ApiToken.revoked_at.is_(None),
+                                                               ApiToken.expires_at > at)))
+            for row in rows:
+                row.revoked_at = at
+        ids = [row.id for row in rows]
+        if ids:
+            audit.record(session, cli_actor(), "token.revoke", user.email, tokens=ids)
+        session.commit()
+        click.echo(f"revoked {len(ids)} token{'s' if len(ids) != 1 else ''} of {user.email}"
+                   + (f" ({', '.join(map(str, ids))})" if ids else " (none was active)"))

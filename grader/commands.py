@@ -91,6 +91,7 @@ def register(main: click.Group) -> None:
     from grader import cli_audit  # the audit log and role changes (issue 11)
     main.add_command(cli_audit.audit_cmd)
     users_group.add_command(cli_audit.users_role_cmd)
+    tokens_group.add_command(cli_audit.tokens_revoke_cmd)
     from grader import cli_roster  # users import, users link
 
     cli_roster.attach(users_group)

@@ -117,6 +117,26 @@ def test_disabling_enabling_password_resets_and_added_users_are_recorded(course)
     assert _entries(app, "user.add")[0].details == {"role": "ta"}
 
 
+def test_revoking_someones_tokens_is_recorded(course):
+    app, people, runner = course
+    client = app.test_client()
+    alice = client.get("/api/v1/tokens", headers=people.headers("alice")).json["tokens"][0]["id"]
+    revoked = runner.invoke(main, ["tokens", "revoke", "alice@example.edu"])
+    assert revoked.exit_code == 0 and revoked.output == f"revoked 1 token of alice@example.edu ({alice})\n"
+    assert client.get("/api/v1/me", headers=people.headers("alice")).status_code == 401
+    again = runner.invoke(main, ["tokens", "revoke", "alice@example.edu"])
+    assert again.output == "revoked 0 tokens of alice@example.edu (none was active)\n"
+    bob = client.get("/api/v1/tokens", headers=people.headers("bob")).json["tokens"][0]["id"]
+    assert runner.invoke(main, ["tokens", "revoke", "alice@example.edu", "--id", str(bob)]).exit_code == 2
+    assert client.get("/api/v1/me", headers=people.headers("bob")).status_code == 200  # not alice's token: kept
+    assert runner.invoke(main, ["tokens", "revoke", "bob@example.edu", "--id", str(bob)]).exit_code == 0
+    assert client.get("/api/v1/me", headers=people.headers("bob")).status_code == 401
+    assert runner.invoke(main, ["tokens", "revoke", "nobody@example.edu"]).exit_code == 2
+    assert [(e.target, e.details) for e in _entries(app, "token.revoke")] == [
+        ("alice@example.edu", {"tokens": [alice]}),
+        ("bob@example.edu", {"tokens": [bob]})]
+
+
 # --------------------------------------------------------------------------- policy changes
 
 
