@@ -100,6 +100,9 @@ def register(main: click.Group) -> None:
     from grader import cli_similarity  # grader similarity ASSIGNMENT
 
     main.add_command(cli_similarity.similarity_cmd)
+    from grader import cli_course  # grader extensions, grader late-days, grader gradebook canvas-ids (issue 11)
+
+    cli_course.attach(main, gradebook_group)
 
 
 # --------------------------------------------------------------------------- running the service
@@ -367,15 +370,19 @@ def gradebook_group() -> None:
 @gradebook_group.command("export")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of stdout.")
-def gradebook_export_cmd(csv_path: str | None) -> None:
+@click.option("--format", "fmt", type=click.Choice(["csv", "canvas"]), default="csv", show_default=True,
+              help="canvas: the CSV Canvas's gradebook import takes as it is (see `grader gradebook canvas-ids`).")
+def gradebook_export_cmd(csv_path: str | None, fmt: str) -> None:
     """Export the gradebook as CSV: one row per student, each assignment's score by its policy."""
     from grader import gradebook
 
     with _AppSession() as (app, session):
-        text = gradebook.build(session, app.extensions["grader"].settings).to_csv()
+        book = gradebook.build(session, app.extensions["grader"].settings)
+        text = book.to_canvas_csv(gradebook.canvas_ids(session)) if fmt == "canvas" else book.to_csv()
     if csv_path:
         Path(csv_path).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {csv_path} ({text.count(chr(10)) - 1} students)", err=True)
+        students = text.count(chr(10)) - (2 if fmt == "canvas" else 1)  # the header (and Points Possible) rows
+        click.echo(f"wrote {csv_path} ({students} students)", err=True)
     else:
         click.echo(text, nl=False)
 

@@ -33,12 +33,14 @@ from grader.dashboard import account, errors, instructor, student, templating, t
 from grader.dashboard import audit as audit_page
 from grader.dashboard import roster as roster_page
 from grader.dashboard import similarity as similarity_page
+from grader.dashboard import extensions as extensions_page
 
 csrf = CSRFProtect()
 BLUEPRINTS = (account.bp, student.bp, instructor.bp)
 BLUEPRINTS += (audit_page.bp,)  # the audit log (instructors)
 BLUEPRINTS += (roster_page.bp,)  # roster import, sign-in links (instructors), /signin/<token> (anyone)
 BLUEPRINTS += (similarity_page.bp,)  # code similarity between submissions (instructors)
+BLUEPRINTS += (extensions_page.bp,)  # extensions and the late-day budget (staff see, instructors change)
 for _bp in BLUEPRINTS:
     errors.attach(_bp)
 

@@ -108,6 +108,7 @@ PAGE_BLUEPRINTS = ("account", "student", "instructor")
 PAGE_BLUEPRINTS += ("audit",)
 PAGE_BLUEPRINTS += ("roster",)
 PAGE_BLUEPRINTS += ("similarity",)
+PAGE_BLUEPRINTS += ("extensions",)
 
 
 def init_app(app: Flask) -> None:
