@@ -213,10 +213,9 @@ def apply(session: Session, settings: Settings, rows: list[RosterRow], *, actor:
     result = ImportResult(rows=len(rows))
     actor_user = actor if isinstance(actor, User) else None
     emails = [r.email for r in rows]
-    existing: dict[str, User] = {}
-    for start in range(0, len(emails), 1000):
-        for user in session.scalars(select(User).where(User.email.in_(emails[start:start + 1000]))):
-            existing[user.email] = user
+    # Every user at once: one plain query (a course has thousands at most), and the students to drop are among them.
+    everyone = list(session.scalars(select(User)))
+    existing = {user.email: user for user in everyone}
     if actor_user is not None:
         mine = next((r for r in rows if r.email == actor_user.email), None)
         if mine is not None and mine.role != actor_user.role:
@@ -251,8 +250,7 @@ def apply(session: Session, settings: Settings, rows: list[RosterRow], *, actor:
     session.flush()
     if drop_missing:
         listed = set(emails)
-        students = session.scalars(select(User).where(User.role == "student", User.disabled_at.is_(None)))
-        dropped = [u for u in students if u.email not in listed]
+        dropped = [u for u in everyone if u.role == "student" and u.disabled_at is None and u.email not in listed]
         for user in dropped:
             user.disabled_at = now
         ids = [u.id for u in dropped]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from grader import auth
 from grader.config import Settings
@@ -110,7 +110,9 @@ def issue_for_email(session: Session, settings: Settings, email: str, *, created
 def _live_link(session: Session, token: str, now: datetime) -> SigninLink:
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
         raise LinkUnusable()
-    row = session.scalar(select(SigninLink).where(SigninLink.token_hash == auth.token_digest(token)))
+    row = session.scalar(select(SigninLink).options(joinedload(SigninLink.user))
+                         .where(SigninLink.token_hash == auth.token_digest(token))
+                         .execution_options(populate_existing=True))  # never a stale copy of used_at
     if row is None or row.used_at is not None or row.expires_at <= now or row.user.disabled:
         raise LinkUnusable()
     return row
