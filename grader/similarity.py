@@ -328,10 +328,6 @@ def _compare(fa: Any, fb: Any, text_a: str, text_b: str, name_a: str, name_b: st
                      lines_a, lines_b, chars_a, chars_b)
 
 
-def _empty(name_a: str, name_b: str, fa: Any, fb: Any) -> FileMatch:
-    return FileMatch(name_a, name_b, float(fa.token_coverage), float(fb.token_coverage), 0.0, 0.0, [], [])
-
-
 # --------------------------------------------------------------------------- ranking
 
 
@@ -402,51 +398,66 @@ def rank(assignment_id: str, students: list[Owner], public: list[Owner], boilerp
             candidates.setdefault((holders[r], holders[c]), []).append(name)
     check_time("finding the pairs that share code")
 
-    pairs: list[Pair] = []
+    # Every candidate pair is scored with copydetect's compare_files (numbers only); the matching regions,
+    # as line ranges, are worked out again for the pairs that are reported.
+    from copydetect import compare_files
+
+    def overlaps(fa: Any, fb: Any) -> tuple[float, float]:
+        _, (share_a, share_b), _ = compare_files(fa, fb)
+        return float(share_a) * float(fa.token_coverage), float(share_b) * float(fb.token_coverage)
+
+    scored: list[tuple[float, str, str, Owner, Owner, tuple[str, str] | None]] = []
     compared = 0
     total_candidates = len(candidates)
     for done, ((i, j), shared_names) in enumerate(sorted(candidates.items())):
-        if done % 200 == 0:
+        if done % 500 == 0:
             check_time("comparing pairs")
             report("comparing", done, total_candidates)
         a, b = coded[i], coded[j]
-        matches = []
-        for name in sorted(set(a.files) & set(b.files)):
+        tokens = overlap = 0.0
+        for name in set(a.files) & set(b.files):
             fa, fb = fingerprints[(id(a), name)], fingerprints[(id(b), name)]
+            tokens += float(fa.token_coverage) + float(fb.token_coverage)
             if name in shared_names:
-                matches.append(_compare(fa, fb, a.files[name], b.files[name], name, name))
+                overlap += sum(overlaps(fa, fb))
                 compared += 1
-            else:
-                matches.append(_empty(name, name, fa, fb))
-        pairs.append(Pair(a, b, matches))
+        if overlap > 0:
+            scored.append((overlap / tokens, a.label, b.label, a, b, None))
 
     # Public solutions: each against every student's files (any name); the best file pair counts.
     for p in public:
         check_time("comparing with the public solutions")
-        ((pname, ptext),) = p.files.items()
+        ((pname, _),) = p.files.items()
         fp = fingerprints[(id(p), pname)]
         if not fp.hashes:
             continue
         for s in coded:
-            best = None
+            best: tuple[float, str] | None = None
             for name in sorted(s.files):
                 fs = fingerprints[(id(s), name)]
                 if not (fs.hashes & fp.hashes):
                     continue
-                match = _compare(fs, fp, s.files[name], ptext, name, pname)
                 compared += 1
-                if best is None or match.similarity > best.similarity:
-                    best = match
+                value = sum(overlaps(fs, fp)) / (float(fs.token_coverage) + float(fp.token_coverage))
+                if value > 0 and (best is None or value > best[0]):
+                    best = (value, name)
             if best is not None:
-                pairs.append(Pair(s, p, [best]))
+                scored.append((best[0], s.label, p.label, s, p, (best[1], pname)))
 
-    pairs = [p for p in pairs if p.similarity > 0]
-    pairs.sort(key=lambda p: (-p.similarity, p.a.label, p.b.label))
+    scored.sort(key=lambda entry: (-entry[0], entry[1], entry[2]))
+    pairs = []
+    for _, _, _, a, b, files in scored if top is None else scored[:top]:
+        if files is None:
+            pairs.append(Pair(a, b, [_compare(fingerprints[(id(a), n)], fingerprints[(id(b), n)], a.files[n],
+                                              b.files[n], n, n) for n in sorted(set(a.files) & set(b.files))]))
+        else:
+            pairs.append(Pair(a, b, [_compare(fingerprints[(id(a), files[0])], fingerprints[(id(b), files[1])],
+                                              a.files[files[0]], b.files[files[1]], *files)]))
     report("done", 1, 1)
     n = len(students)
     return Ranking(assignment_id=assignment_id, students=n, public=len(public),
-                   pairs=pairs if top is None else pairs[:top], pairs_total=n * (n - 1) // 2 + n * len(public),
-                   pairs_with_overlap=len(pairs), compared=compared, seconds=time.monotonic() - started,
+                   pairs=pairs, pairs_total=n * (n - 1) // 2 + n * len(public),
+                   pairs_with_overlap=len(scored), compared=compared, seconds=time.monotonic() - started,
                    fingerprint_seconds=fingerprint_seconds, without_own_code=without_own_code,
                    inputs=inputs_digest(everyone))
 
