@@ -29,6 +29,7 @@ STAFF_PAGES = {
     "instructor.index", "instructor.gradebook", "instructor.gradebook_csv", "instructor.all_submissions",
     "instructor.regrade_submission", "instructor.regrade_assignment", "instructor.regrade_progress",
     "instructor.regrade_progress_json", "instructor.stats",
+    "extensions.index", "extensions.gradebook_canvas",  # seeing the extensions and the Canvas CSV, not changing
 }
 #: Pages for instructors only: users, roles, access, the roster and sign-in links, the audit log,
 #: similarity (an instructor's call, issue 11), extensions and the late-day budget (policies).
@@ -36,6 +37,7 @@ INSTRUCTOR_PAGES = {
     "instructor.users", "instructor.user_access", "instructor.user_role", "audit.audit_log",
     "roster.page", "roster.upload", "roster.make_link",
     "similarity.index", "similarity.ranking", "similarity.ranking_json", "similarity.compare",
+    "extensions.add", "extensions.remove", "extensions.late_days",
 }
 #: API routes for course staff.
 STAFF_API = {"api.regrade_submission", "api.regrade_assignment", "api.get_gradebook"}
