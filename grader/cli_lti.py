@@ -95,24 +95,26 @@ def tool_info_cmd(url: str | None, as_json: bool) -> None:
 
 
 @lti_group.command("sync")
-@click.argument("assignment")
-def sync_cmd(assignment: str) -> None:
-    """Send every linked student's counted score of ASSIGNMENT to the LMS now (exit 1 if any did not go)."""
+@click.argument("assignment", required=False)
+def sync_cmd(assignment: str | None) -> None:
+    """Send every linked student's counted score of ASSIGNMENT (default: of every assignment with an LMS line
+    item) to the LMS now; e.g. after changing extensions or the late-day budget. Exit 1 if any did not go."""
     from grader import catalog, lti
     from grader.cli_audit import cli_actor
     from grader.commands import _AppSession, _fail
 
     with _AppSession() as (app, session):
         state = app.extensions["grader"]
-        entry = catalog.get(session, state.settings, assignment)
+        assignment_id = catalog.get(session, state.settings, assignment).id if assignment else None
         session.commit()
-        if not lti.targets(session, assignment_id=entry.id):
+        if not lti.targets(session, assignment_id=assignment_id):
             session.rollback()
-            _fail(f"no student of {entry.id} is linked to an LMS line item (a student's launch from a graded LMS "
-                  f"link with assignment={entry.id} makes one)", 1)
+            which = assignment_id or "any assignment"
+            _fail(f"no student of {which} is linked to an LMS line item (a student's launch from a graded LMS "
+                  f"link with assignment=<id> makes one)", 1)
         session.rollback()
-        result = lti.send_scores(state.db, state.settings, assignment_id=entry.id, actor=cli_actor())
-    click.echo(f"{entry.id}: {result.summary()}")
+        result = lti.send_scores(state.db, state.settings, assignment_id=assignment_id, actor=cli_actor())
+    click.echo(f"{assignment_id or 'all assignments'}: {result.summary()}")
     for line in result.failed + result.retry:
         click.echo(f"  not sent: {line}", err=True)
     if result.failed or result.retry:

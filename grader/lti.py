@@ -466,9 +466,10 @@ def targets(session: Session, *, user_id: int | None = None, assignment_id: str 
 
 
 def has_targets(session: Session, user_id: int) -> bool:
-    return bool(session.scalar(select(LtiLink.id).join(LtiPlatform, LtiPlatform.issuer == LtiLink.issuer)
+    return bool(session.scalar(select(LtiLink.id).join(User, User.id == LtiLink.user_id)
+                               .join(LtiPlatform, LtiPlatform.issuer == LtiLink.issuer)
                                .join(LtiLineItem, LtiLineItem.platform_id == LtiPlatform.id)
-                               .where(LtiLink.user_id == user_id).limit(1)))
+                               .where(LtiLink.user_id == user_id, User.role == "student").limit(1)))
 
 
 def _with_scores(session: Session, settings: Settings, found: list[Target], user_id: int | None) -> list[Target]:

@@ -474,6 +474,8 @@ def test_counted_scores_reach_the_line_items_and_a_busy_lms_is_retried(app: Any,
     finally:
         platform.down_for = 0
     assert down.exit_code == 1 and "to retry 1" in down.output and "503" in down.output
+    everything = CliRunner().invoke(main, ["lti", "sync"], env=env)
+    assert everything.exit_code == 0 and "all assignments: sent 2, refused 0" in everything.output
 
 
 def test_the_cli_lists_platforms_and_prints_the_tool_info(app: Any) -> None:
@@ -509,8 +511,8 @@ def test_a_real_grading_reaches_the_lms_even_when_it_was_down(tmp_path: Path, ap
     from grader import auth
 
     instance = app.extensions["grader"].settings.instance_path
-    worker = start_worker(tmp_path, "worker", instance_path=instance, assignments_dir=course, lti_retry_seconds=0.2,
-                          **FAST_RELIABILITY)
+    worker = start_worker(tmp_path, "worker", beat=False, instance_path=instance, assignments_dir=course,
+                          lti_retry_seconds=0.2, **FAST_RELIABILITY)
     try:
         client = app.test_client()
         assert launch(client, platform, sub="s-kate", email="kate@example.edu", roles=[LEARNER]).status_code == 303

@@ -126,7 +126,7 @@ def lti_passback(self: Any, user_id: int) -> str:
             log.error("LTI passback of user %s: giving up after %d tries (`grader lti sync` resends): %s",
                       user_id, self.request.retries + 1, result.retry)
             return f"gave up: {result.summary()}"
-        log.warning("LTI passback of user %s: retry %d in %.0f s: %s", user_id, self.request.retries + 1,
+        log.warning("LTI passback of user %s: retry %d in %.3g s: %s", user_id, self.request.retries + 1,
                     lti.retry_delay(self.request.retries), result.retry)
         raise self.retry(countdown=lti.retry_delay(self.request.retries), max_retries=lti.PASSBACK_RETRIES)
     log.info("LTI passback of user %s: %s", user_id, result.summary())
