@@ -9,6 +9,7 @@ dependency) is broken. Exit codes follow DESIGN.md: 0 the command did its job
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,11 @@ def _run(assignment_id: str, paths: tuple[str, ...], mode: str, as_json: bool, s
     from worker.sandbox import Launcher, SubprocessLauncher
 
     installed = None
+    if os.name == "nt":
+        # The channel to the child multiplexes pipes with select(), which Windows has only for sockets.
+        click.echo("error: `grader check` and `grader grade` do not run on native Windows yet: use WSL "
+                   "(Windows Subsystem for Linux)", err=True)
+        sys.exit(1)
     try:
         if mode == "check":
             assignment, installed = _check_assignment(assignment_id, kit)
