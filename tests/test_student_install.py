@@ -42,11 +42,12 @@ from service_fixtures import (
 )
 
 SERVER_PACKAGES = {"flask", "sqlalchemy", "alembic", "celery", "psycopg", "gunicorn", "flask-wtf", "limits",
-                   "pyseccomp", "scikit-learn", "matplotlib", "tomli-w"}
+                   "pyseccomp", "scikit-learn", "matplotlib", "tomli-w", "pylti1p3"}
 STUDENT_PACKAGES = {"numpy", "click", "requests", "future", "platformdirs"}
 # Never importable on the student's check path: the server, and what only Unix (or only Linux) has.
 BLOCKED = ["flask", "werkzeug", "jinja2", "sqlalchemy", "alembic", "celery", "kombu", "billiard", "redis", "psycopg",
            "gunicorn", "flask_wtf", "wtforms", "limits", "pyseccomp", "sklearn", "scipy", "matplotlib",
+           "pylti1p3", "jwt", "jwcrypto", "copydetect",
            "fcntl", "resource", "pwd", "grp", "termios",
            "worker.sandbox.hardened", "worker.sandbox.jail", "worker.sandbox.linux", "worker.sandbox.forkserver",
            "worker.celery_app", "worker.tasks", "worker.hidden_key"]
