@@ -108,8 +108,10 @@ def add_extension(session: Session, settings: Settings, actor: User | str, email
     student's deadline, and their hard deadline keeps the assignment's distance from the deadline (or is
     ``hard_until``). Both are counted from the assignment's own deadline, never from an earlier extension.
     """
-    if (days is None) == (until is None):
-        raise Invalid("give either a number of days or a new deadline (--days N or --until ISO), not both")
+    if days is None and until is None:
+        raise Invalid("give a number of days or a new deadline (--days N or --until ISO)")
+    if days is not None and until is not None:
+        raise Invalid("give a number of days or a new deadline (--days N or --until ISO), not both")
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON:
         raise Invalid(f"the reason is {len(reason)} characters; at most {MAX_REASON}")

@@ -1,4 +1,5 @@
-"""The extensions page: per-student deadline extensions and the term's late-day budget (issue 11).
+"""The extensions page: per-student deadline extensions and the term's late-day budget (issue 11); and the
+gradebook's Canvas download (the CSV Canvas's gradebook import takes as it is).
 
 Course staff (instructors and TAs) see the extensions and the budget; only instructors change them (a TA
 changes no policy). Every change goes through :mod:`grader.deadlines`, the same service layer as
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from grader import catalog, deadlines
+from grader import catalog, deadlines, gradebook
 from grader.context import db_session, state
 from grader.dashboard.account import instructor_required, require_user, staff_required
 from grader.errors import Invalid, ServiceError
@@ -105,3 +106,16 @@ def late_days() -> Any:
     flash(f"Late-day budget: {days} day{'s' if days != 1 else ''} per student for the term." if days is not None
           else "Late-day budget removed: each assignment's late penalty applies from the first day.", "success")
     return redirect(url_for("extensions.index"), code=303)
+
+
+@bp.get("/gradebook.canvas.csv")
+@staff_required
+def gradebook_canvas() -> Any:
+    """The gradebook for Canvas's Grades > Import (the same file as ``grader gradebook export --format canvas``)."""
+    session = db_session()
+    book = gradebook.build(session, state().settings)
+    ids = gradebook.canvas_ids(session)
+    session.commit()
+    name = f"gradebook-canvas-{utcnow():%Y%m%d-%H%M}.csv"
+    return Response(book.to_canvas_csv(ids), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}", "Cache-Control": "no-store"})
