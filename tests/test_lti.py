@@ -500,6 +500,45 @@ def test_the_cli_lists_platforms_and_prints_the_tool_info(app: Any) -> None:
     assert unknown.exit_code == 2
 
 
+# --------------------------------------------------------------------------- shared state on PostgreSQL
+
+
+def test_launch_state_and_the_tool_key_are_shared_safely_on_postgresql(tmp_path: Path, fresh_postgres: str) -> None:
+    """What several web machines share: a nonce is taken by exactly one of many simultaneous checks, state
+    expires, and simultaneous first uses of the tool's key agree on one key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grader import lti
+    from grader.db import Database
+    from grader.models import LtiLaunchData, LtiToolKey
+
+    application = make_app(tmp_path / "instance", DATABASE_URL=fresh_postgres)
+    db = Database(fresh_postgres)  # a second process's own connections
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            kids = set(pool.map(lambda i: lti.tool_key(db if i % 2 else application.extensions["grader"].db).kid,
+                                range(2)))
+        with db.session() as session:
+            first = session.scalar(select(LtiToolKey.kid).order_by(LtiToolKey.id).limit(1))
+        assert kids == {first}
+
+        web1, web2 = lti.DbLaunchDataStorage(application.extensions["grader"].db), lti.DbLaunchDataStorage(db)
+        web1.set_value("lti1p3-nonce-abc", True, 600)
+        web1.set_value("lti1p3-state-1", {"claims": {"sub": "x", "roles": ["a"]}}, 600)
+        with db.session() as session:  # a login abandoned long ago
+            session.add(LtiLaunchData(key="lti1p3-state-old", value="gone", expires_at=now() - timedelta(seconds=1)))
+            session.commit()
+        assert web2.get_value("lti1p3-state-1") == {"claims": {"sub": "x", "roles": ["a"]}}
+        with ThreadPoolExecutor(8) as pool:
+            taken = list(pool.map(lambda i: (web1 if i % 2 else web2).check_value("lti1p3-nonce-abc"), range(8)))
+        assert taken.count(True) == 1
+        assert web2.get_value("lti1p3-state-old") is None and not web2.check_value("lti1p3-state-old")
+        assert web2.get_value("x" * 300) is None  # an over-long state from a request: not found, no error
+    finally:
+        db.engine.dispose()
+        application.extensions["grader"].db.engine.dispose()
+
+
 # --------------------------------------------------------------------------- end to end, with a real worker
 
 
