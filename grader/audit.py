@@ -56,7 +56,7 @@ def actions(session: Session) -> list[str]:
 def describe(details: dict[str, Any] | None) -> list[str]:
     """An entry's details as short lines a person reads: ``deadline: 2026-04-01T23:59:00+00:00 → ...``.
 
-    A value ``{"old": ..., "new": ...}`` (and top-level ``old``/``new``) reads "old → new"."""
+    A value ``{"old": ..., "new": ...}`` (and top-level ``old``/``new`` or ``before``/``after``) reads "old → new"."""
     def show(value: Any) -> str:
         if value is None or value == "":
             return "none"
@@ -70,7 +70,8 @@ def describe(details: dict[str, Any] | None) -> list[str]:
 
     details = dict(details or {})
     lines = []
-    if "old" in details and "new" in details:
-        lines.append(show({"old": details.pop("old"), "new": details.pop("new")}))
+    for old, new in (("old", "new"), ("before", "after")):
+        if old in details and new in details:
+            lines.append(show({"old": details.pop(old), "new": details.pop(new)}))
     lines += [f"{key.replace('_', ' ')}: {show(value)}" for key, value in details.items()]
     return lines

@@ -273,4 +273,5 @@ def test_describe_reads_details_as_sentences():
     assert audit.describe({"deadline": {"old": None, "new": "2026-04-01T00:00:00+00:00"}, "files": ["a.py", "b.py"],
                            "added": 3}) == ["deadline: none → 2026-04-01T00:00:00+00:00", "files: a.py, b.py",
                                             "added: 3"]
+    assert audit.describe({"before": 3, "after": 5, "by": "prof"}) == ["3 → 5", "by: prof"]
     assert audit.describe(None) == [] and audit.describe({}) == []
