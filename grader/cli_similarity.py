@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -19,6 +20,19 @@ def _share(value: float) -> str:
 
 def _lines(regions: list[tuple[int, int]]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in regions) or "-"
+
+
+class _Progress:
+    """A line on stderr every few seconds, so a big class's minute of work does not look like a hang."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.last = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase != "done" and time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            click.echo(f"  {phase}: {done} of {total}", err=True)
 
 
 @click.command("similarity")
@@ -53,7 +67,8 @@ def similarity_cmd(assignment: str, public_dir: Path | None, top: int, as_json: 
             click.echo(f"{assignment}: comparing the latest submissions of {len(students)} students"
                        + (f" and {len(public)} public solutions from {folder}" if folder is not None else ""),
                        err=True)
-        ranking = similarity.rank(course.id, students, public, boilerplate, top=top, time_limit=time_limit)
+        ranking = similarity.rank(course.id, students, public, boilerplate, top=top, time_limit=time_limit,
+                                  progress=_Progress())
     except similarity.SimilarityTimeout as exc:
         _fail(str(exc), 1)
     except similarity.SimilarityError as exc:

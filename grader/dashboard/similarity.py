@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 TIME_LIMIT = 600.0  # seconds a background ranking may take before it is abandoned with a message
 TOP = 200  # pairs kept and shown
-REFRESH_SECONDS = 3
+REFRESH_SECONDS = 2
 MAX_ID = 2**31 - 1
 
 
