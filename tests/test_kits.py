@@ -362,3 +362,19 @@ def test_the_kit_gives_the_verdicts_of_the_servers_public_tests_on_the_same_seed
     # The same messages too (what the student reads), for the failed ones.
     messages = {t["id"]: t["output"] for t in server["tests"] if t["id"] in public and t["status"] != "passed"}
     assert {t["id"]: t["output"] for t in offline["tests"] if t["status"] != "passed"} == messages
+
+
+def test_a_module_missing_on_the_students_machine_gets_an_install_hint_offline_only(tmp_path: Path) -> None:
+    source = b"import nonexistent_module_xyz\n" + (SUBMISSIONS / "svm" / "correct_loops.py").read_bytes()
+    course = get_assignment("svm")
+    kit = load_assignment_dir(kits.install_kit(kits.build_kit(course), tmp_path), "svm")
+    offline = grade(kit, {"linear_svm.py": source}, seed=1, mode="check", launcher=SubprocessLauncher())
+    assert offline["score"] == 0 and offline["tests"]
+    assert all("not installed in this Python environment" in t["output"] and
+               "pip install nonexistent_module_xyz" in t["output"] for t in offline["tests"])
+    # On the server the same import is a module the grader does not have, whatever the student installs.
+    hint = __import__("worker.engine", fromlist=["python3_hint"]).python3_hint
+    from worker.sandbox import StudentCodeError
+
+    err = StudentCodeError("x", "ModuleNotFoundError", "No module named 'nonexistent_module_xyz'", "", "importing")
+    assert "not available in the grader" in hint(err) and "not installed" in hint(err, local=True)

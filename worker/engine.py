@@ -213,7 +213,8 @@ _NAME_HINTS = {
 }
 
 
-def python3_hint(err: StudentCodeError) -> str | None:
+def python3_hint(err: StudentCodeError, local: bool = False) -> str | None:
+    """A hint for a student's error; ``local``: the offline check, which runs on the student's own Python."""
     msg = err.exc_message
     if err.exc_type == "NameError":
         m = re.search(r"name '(\w+)' is not defined", msg)
@@ -228,6 +229,9 @@ def python3_hint(err: StudentCodeError) -> str | None:
         if m and m.group(1).split(".")[0] == "cs231n":
             return ("the grader runs your file on its own, without the course's cs231n package: "
                     "remove that import or copy what you need into this file")
+        if m and local:
+            return (f"the module {m.group(1)} is not installed in this Python environment: install it "
+                    f"(e.g. pip install {m.group(1).split('.')[0]}) and check again")
         if m:
             return f"the module {m.group(1)} is not available in the grader; use only numpy and the standard library"
     if err.exc_type == "MemoryError":
@@ -270,7 +274,7 @@ def _run_test(spec: TestSpec, assignment: Assignment, ctx: Context) -> dict[str,
         output = str(err)
         details = {"kind": err.kind}
         if isinstance(err, StudentCodeError):
-            hint = python3_hint(err)
+            hint = python3_hint(err, local=not ctx.has_reference)
             if hint:
                 output += f"\nHint: {hint}"
                 details["hint"] = hint
