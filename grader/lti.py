@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from grader import audit, auth, catalog
 from grader.config import Settings
 from grader.db import Database
-from grader.errors import NotFound
+from grader.errors import Invalid, NotFound
 from grader.models import (
     AssignmentRow,
     LtiLaunchData,
@@ -336,11 +336,15 @@ def _name(claims: dict[str, Any]) -> str:
 def sign_in(session: Session, settings: Settings, claims: dict[str, Any]) -> SignIn:
     """Find or create the launch's user, link them, keep the AGS claim (not committed; raises LaunchRefused)."""
     issuer, subject = str(claims["iss"]), str(claims["sub"])
+    if len(subject) > 255 or len(issuer) > 300:
+        raise LaunchRefused(400, "the launch's user id (sub) is longer than LTI allows (255 characters)")
     platform = find_platform(session, issuer, _client_id(claims))
     if platform is None:  # validated a moment ago; removed since
         raise LaunchRefused(403, "this LMS is no longer registered with the grader")
     launch_role = grader_role(claims)
-    roles = ", ".join(r.rsplit("#", 1)[-1] for r in claims.get(CLAIM + "roles") or []) or "none"
+    listed = claims.get(CLAIM + "roles")
+    roles = ", ".join(str(r).rsplit("#", 1)[-1] for r in listed)[:200] if isinstance(listed, list) else ""
+    roles = roles or "none"
     notices: list[str] = []
     link = session.scalar(select(LtiLink).where(LtiLink.issuer == issuer, LtiLink.subject == subject))
     if link is not None:
@@ -357,7 +361,11 @@ def sign_in(session: Session, settings: Settings, claims: dict[str, Any]) -> Sig
         if user is None:
             if launch_role is None:
                 raise LaunchRefused(403, f"your role in the LMS course ({roles}) gives no access to the grader")
-            user = auth.create_user(session, email, role=launch_role, name=_name(claims))
+            try:
+                user = auth.create_user(session, email, role=launch_role, name=_name(claims))
+            except Invalid:
+                raise LaunchRefused(400, f"the LMS sent the e-mail address {email[:80]!r}, which the grader cannot "
+                                         "use") from None
             auth.set_password(user, secrets.token_urlsafe(32))  # nobody knows it: a sign-in link sets one
             audit.record(session, "lti", "user.add", user.email, role=user.role, issuer=issuer)
         elif session.scalar(select(LtiLink.id).where(LtiLink.user_id == user.id, LtiLink.issuer == issuer)):
@@ -578,8 +586,6 @@ def add_platform(session: Session, actor: User | str, *, issuer: str, client_id:
                  auth_login_url: str, auth_token_url: str, key_set_url: str) -> tuple[LtiPlatform, bool]:
     """Register a platform, or update the one with this issuer and client id (deployments are added).
     Returns (row, created); not committed."""
-    from grader.errors import Invalid
-
     issuer, client_id = issuer.strip(), client_id.strip()
     deployments = [d.strip() for d in deployment_ids if d.strip()]
     if not issuer or not client_id or not deployments:

@@ -306,12 +306,14 @@ def test_an_existing_account_keeps_its_role_whatever_the_launch_says(app: Any, p
     ("mentor", 403, "gives no access to the grader"),
     ("disabled", 403, "your grader account is disabled"),
     ("e-mail of an account linked to another LMS user", 409, "already linked to another account of this LMS"),
+    ("unusable e-mail", 400, "which the grader cannot use"),
 ])
 def test_launches_the_grader_refuses(app: Any, platform: Platform, case: str, status: int, message: str) -> None:
     from grader import auth
 
     email = {"no e-mail": None, "mentor": "mentor@example.edu", "disabled": "mallory@example.edu",
-             "e-mail of an account linked to another LMS user": "olga@example.edu"}[case]
+             "e-mail of an account linked to another LMS user": "olga@example.edu",
+             "unusable e-mail": "not an address"}[case]
     if case.startswith("e-mail of an account"):
         first = launch(app.test_client(), platform, sub="s-olga", email="olga@example.edu", roles=[LEARNER])
         assert first.status_code == 303
