@@ -296,8 +296,13 @@ def get_assignment_kit(assignment_id: str) -> Any:
     while it is unpublished."""
     from grader import kits
 
+    from grader.errors import NotFound
+
     session = db_session()
-    entry = catalog.get(session, state().settings, assignment_id)
+    try:
+        entry = catalog.get(session, state().settings, assignment_id)
+    except NotFound:  # without the list of known ids, which would name unpublished ones
+        raise NotFound(f"unknown assignment {assignment_id!r}") from None
     session.commit()
     return kits.kit_response(kits.kit_for(entry.spec, g.user))
 

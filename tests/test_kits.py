@@ -139,7 +139,8 @@ def test_a_kit_needs_a_login_and_unpublished_or_unknown_kits_are_404_for_student
     client = app.test_client()
     assert client.get("/api/v1/assignments/svm/kit").status_code == 401
     assert client.get("/api/v1/assignments/svm/kit", headers={"Authorization": "Bearer nope"}).status_code == 401
-    assert client.get("/api/v1/assignments/nope/kit", headers=people.headers("alice")).status_code == 404
+    unknown = client.get("/api/v1/assignments/nope/kit", headers=people.headers("alice"))
+    assert unknown.status_code == 404 and unknown.get_json() == {"error": "unknown assignment 'nope'"}  # no 'draft'
     hidden = client.get("/api/v1/assignments/draft/kit", headers=people.headers("alice"))
     assert hidden.status_code == 404 and hidden.get_json() == {"error": "unknown assignment 'draft'"}
     assert client.head("/api/v1/assignments/draft/kit", headers=people.headers("alice")).status_code == 404
