@@ -28,6 +28,7 @@ from sqlalchemy import select
 from service_fixtures import (
     FAST_RELIABILITY,
     People,
+    free_port,
     iso,
     make_app,
     make_course,
@@ -464,6 +465,23 @@ def test_counted_scores_reach_the_line_items_and_a_busy_lms_is_retried(app: Any,
     outcome = lti_passback.apply(args=[alan.id])
     assert outcome.successful() and outcome.result.startswith("sent 2"), outcome.result
     assert platform.down_for == 0 and len(platform.scores) - before == 2
+
+    # An LMS that cannot be reached at all: nothing raises, the scores are left to retry.
+    from grader.models import LtiPlatform
+
+    def token_url(url: str) -> str:
+        with state.db.session() as session:
+            row = session.scalar(select(LtiPlatform).where(LtiPlatform.issuer == ISS))
+            row.auth_token_url, before = url, row.auth_token_url
+            session.commit()
+            return before
+
+    saved = token_url(f"http://127.0.0.1:{free_port()}/token")
+    try:
+        unreachable = lti.send_scores(state.db, state.settings, user_id=alan.id)
+    finally:
+        token_url(saved)
+    assert not unreachable.sent and len(unreachable.retry) == 2 and "ConnectionError" in unreachable.retry[0]
 
     # grader lti sync ASSIGNMENT pushes every linked student's counted score.
     from grader.cli import main
