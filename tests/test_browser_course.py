@@ -132,3 +132,113 @@ def test_an_instructor_imports_a_roster_and_a_student_signs_in_with_the_link(sit
     page.goto(reset)
     assert page.get_by_role("heading", name="Set a new password").is_visible()
     context.close()
+
+
+# --------------------------------------------------------------------------- extensions and late days (part C)
+
+
+def test_extensions_and_late_days_from_the_page_to_the_gradebook_with_a_real_worker(site: Site, browser: Any) -> None:
+    """The instructor sets a budget of 2 late days and gives alice one more day on the softmax (due two days
+    ago); alice sees her deadline and what a submission now costs, hands in through the form, the real worker
+    grades it, and the gradebook (page, CSV, Canvas CSV) shows her two late days spent and no penalty, beside
+    the classmates' single late days, now free."""
+    import re
+
+    from sqlalchemy import select
+
+    from browser_fixtures import SUBMISSIONS
+    from grader.models import Submission, User
+
+    context, page, errors = _page(browser)
+    log_in(page, site, "prof")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Extensions").click()
+    page.wait_for_url(site.url("/instructor/extensions"))
+    assert "No late-day budget" in page.locator("#late-day-budget").inner_text()
+    page.get_by_label("Free late days per student").fill("2")
+    page.get_by_role("button", name="Save the budget").click()
+    page.wait_for_url(site.url("/instructor/extensions"))
+    assert "Late-day budget: 2 days per student for the term." in page.locator(".flash").inner_text()
+    assert "Every student has 2 free late days for the term" in page.locator("#late-day-budget").inner_text()
+
+    page.get_by_label("Student's e-mail").fill("alice@example.edu")
+    page.get_by_label("Assignment", exact=True).select_option("softmax")
+    page.get_by_label("days later").fill("1")
+    page.get_by_label("Reason").fill("Conference travel")
+    page.get_by_role("button", name="Give the extension").click()
+    page.wait_for_url(site.url("/instructor/extensions"))
+    assert "Extension for alice@example.edu on softmax" in page.locator(".flash").inner_text()
+    row = page.locator("#extensions tbody tr").all_inner_texts()
+    assert len(row) == 1 and "alice@example.edu" in row[0] and "softmax" in row[0] and "Conference travel" in row[0]
+    assert no_horizontal_scroll(page)
+    shoot(page, "extensions-page")
+    assert errors == []
+    context.close()
+
+    # alice: her own deadline (a day ago), the budget, and what a submission now costs
+    context, page, errors = _page(browser)
+    log_in(page, site, "alice")
+    page.goto(site.url("/assignments/softmax"))
+    deadline = page.locator("#your-deadline").inner_text()
+    assert "your extension" in deadline and "Conference travel" in deadline and "The course's deadline" in deadline
+    panel = page.locator("#late-days")
+    assert "2 of your 2 free late days left this term (0 used)" in panel.inner_text()
+    assert "no graded submission counts yet" in page.locator("#late-days-this").inner_text()
+    # a day and a few seconds after her deadline: two started days, both covered
+    assert ("A submission now is 2 days late: if it is the one that counts, 2 of your late days cover it."
+            in page.locator("#late-days-now").inner_text())
+    shoot(page, "late-days-before")
+    page.get_by_label("Your softmax.py").set_input_files(files=[{
+        "name": "softmax.py", "mimeType": "text/x-python",
+        "buffer": (SUBMISSIONS / "softmax" / "correct_logsumexp.py").read_bytes()}])
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    page.locator(".big-score").wait_for(timeout=TIMEOUT_MS)  # graded by the real worker
+    submission_id = int(page.url.rsplit("/", 1)[1])
+    page.goto(site.url("/assignments/softmax"))
+    assert "0 of your 2 free late days left this term (2 used)" in page.locator("#late-days").inner_text()
+    this = page.locator("#late-days-this").inner_text()
+    assert f"(#{submission_id}) is 2 days late: 2 late days used." in this, this
+    box = page.locator("#late-days").bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 60
+    shoot(page, "late-days-after")
+    assert errors == []
+    context.close()
+
+    # the gradebook: page, CSV and Canvas CSV, against the stored raw scores
+    state = site.app.extensions["grader"]
+    with state.db.session() as session:
+        graded = {(email, aid): (score, sid) for email, aid, score, sid in session.execute(
+            select(User.email, Submission.assignment_id, Submission.score, Submission.id)
+            .join(User, User.id == Submission.user_id).where(Submission.status == "graded"))}
+        section = session.scalar(select(User.section).where(User.email == "alice@example.edu"))
+    raw, counted_id = graded[("alice@example.edu", "softmax")]
+    assert counted_id == submission_id and raw > 0
+    context, page, errors = _page(browser)
+    log_in(page, site, "prof")
+    page.goto(site.url("/instructor/gradebook"))
+    assert "Each student has 2 free late days for the term" in page.locator("main").inner_text()
+    alice_row = page.locator("#gradebook tbody tr", has_text="alice@example.edu").inner_text()
+    assert "2 d late, 2 free" in alice_row and "2 of 2 late days" in alice_row
+    shoot(page, "gradebook-late-days")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    rows = {r["email"]: r for r in csv.DictReader(io.StringIO(Path(download.value.path()).read_text()))}
+    alice = rows["alice@example.edu"]
+    assert float(alice["softmax"]) == raw  # two days late, both free: no penalty
+    assert (alice["softmax_late_days"], alice["softmax_late_days_used"], alice["late_days_used"]) == ("2", "2", "2")
+    # carol and erin handed in the softmax under a day late (one day each): free now, raw scores count
+    for name in ("carol", "erin"):
+        row = rows[f"{name}@example.edu"]
+        assert (row["softmax_late_days"], row["softmax_late_days_used"], row["late_days_used"]) == ("1", "1", "1")
+        assert float(row["softmax"]) == graded[(f"{name}@example.edu", "softmax")][0]
+    assert rows["bob@example.edu"]["late_days_used"] == "0"
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download for Canvas").click()
+    canvas = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[1][0].strip() == "Points Possible"
+    column = canvas[0].index("Softmax classifier: loss and gradient")
+    canvas_alice = next(r for r in canvas[2:] if r[3] == "alice@example.edu")
+    assert float(canvas_alice[column]) == raw and canvas_alice[4] == section
+    assert errors == []
+    context.close()
