@@ -9,7 +9,10 @@ number of SQL statements it ran:
 - ``GET /api/v1/gradebook`` (JSON) and ``?format=csv`` (an instructor's token),
 - ``GET /instructor/gradebook`` (the page, sorted by total) and ``/instructor/gradebook.csv`` (logged in).
 
-Usage: python bench/bench_gradebook.py [--repeats 7] [--students 2000]
+With ``--late-days N`` the course also has a term budget of N free late days and one student in 20 an
+extension of two days on the SVM, so every student's row is charged in deadline order (the late-day rule).
+
+Usage: python bench/bench_gradebook.py [--repeats 7] [--students 2000] [--late-days N]
 PostgreSQL: ``GRADER_BENCH_POSTGRES_URL`` (default: ``GRADER_TEST_POSTGRES_URL`` or the local server).
 """
 
@@ -52,10 +55,27 @@ def measure(app: Any, repeats: int, send: Callable[[], Any]) -> tuple[float, flo
     return statistics.median(times), min(times), statements
 
 
+def late_days(app: Any, budget: int) -> int:
+    """Set the term's budget and give one student in 20 a two-day SVM extension; returns how many."""
+    from grader import deadlines
+
+    state = app.extensions["grader"]
+    with state.db.session() as session:
+        deadlines.set_late_day_budget(session, "bench", budget)
+        session.execute(text(
+            "INSERT INTO extensions (user_id, assignment_id, deadline, hard_deadline, reason, created_at) "
+            "SELECT id, 'svm', CAST(:deadline AS timestamptz) + interval '2 days', NULL, 'bench', now() "
+            "FROM users WHERE role = 'student' AND id % 20 = 0"), {"deadline": scale.DEADLINE})
+        session.commit()
+        return int(session.execute(text("SELECT count(*) FROM extensions")).scalar() or 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--students", type=int, default=scale.STUDENTS)
+    parser.add_argument("--late-days", type=int, default=None, help="A term budget of free late days (and "
+                                                                    "extensions for one student in 20).")
     args = parser.parse_args()
 
     name = f"grader_bench_gradebook_{uuid.uuid4().hex[:8]}"
@@ -73,6 +93,8 @@ def main() -> None:
             rows = session.execute(text("SELECT count(*) FROM submissions")).scalar()
         print(f"course: {args.students} students x 3 assignments x {scale.PER_ASSIGNMENT} submissions "
               f"= {rows} rows, built in {time.perf_counter() - started:.1f} s (PostgreSQL {name})")
+        if args.late_days is not None:
+            print(f"late days: a budget of {args.late_days}, {late_days(app, args.late_days)} extensions")
         people = People(app)
         people.add("prof", role="instructor")
         api = app.test_client()
