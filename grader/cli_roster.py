@@ -43,6 +43,7 @@ def import_cmd(roster: Path, links_path: Path | None, drop_missing: bool, relink
     one-time sign-in link to set their password; the links are printed (or written with --links) once.
     """
     from grader import roster as roster_service
+    from grader.cli_audit import cli_actor
     from grader.commands import _AppSession, _fail
 
     try:
@@ -53,8 +54,8 @@ def import_cmd(roster: Path, links_path: Path | None, drop_missing: bool, relink
         base = _base_url(app, base_url)
         settings = app.extensions["grader"].settings
         try:
-            result = roster_service.import_roster(session, settings, data, actor="cli", drop_missing=drop_missing,
-                                                  relink=relink)
+            result = roster_service.import_roster(session, settings, data, actor=cli_actor(),
+                                                  drop_missing=drop_missing, relink=relink)
         except roster_service.RosterInvalid as exc:
             session.rollback()
             for error in exc.errors:
@@ -106,6 +107,7 @@ def link_cmd(email: str, hours: int | None, base_url: str | None) -> None:
     from datetime import timedelta
 
     from grader import audit, signin
+    from grader.cli_audit import cli_actor
     from grader.commands import _AppSession, _fail
 
     with _AppSession() as (app, session):
@@ -115,7 +117,7 @@ def link_cmd(email: str, hours: int | None, base_url: str | None) -> None:
         settings = app.extensions["grader"].settings
         link = signin.issue_for_email(session, settings, email,
                                       valid_for=timedelta(hours=hours) if hours else None)
-        audit.record(session, "cli", "signin_link", link.user.email, purpose=link.purpose,
+        audit.record(session, cli_actor(), "signin.link", link.user.email, purpose=link.purpose,
                      expires_at=link.expires_at.isoformat(timespec="seconds"))
         session.commit()
         click.echo(f"{link.purpose} sign-in link for {link.user.email}, valid once until "

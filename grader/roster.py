@@ -246,6 +246,7 @@ def apply(session: Session, settings: Settings, rows: list[RosterRow], *, actor:
         (result.updated if changed else result.unchanged).append(row.email)
         if relink and user.password_hash is None:
             link_users.append(user)
+    _keep_an_instructor(everyone, new_users, rows, result)
     session.add_all(new_users)
     session.flush()
     if drop_missing:
@@ -262,12 +263,31 @@ def apply(session: Session, settings: Settings, rows: list[RosterRow], *, actor:
         result.dropped = sorted(u.email for u in dropped)
     result.links = signin.issue(session, new_users + link_users, purpose="first",
                                 valid_for=signin.lifetime(settings, "first"), created_by=actor_user, now=now)
-    audit.record(session, actor, "roster_import", f"{len(rows)} people", at=now, **result.counts(),
+    audit.record(session, actor, "roster.import", f"{len(rows)} people", at=now, **result.counts(),
                  links=len(result.links), drop_missing=drop_missing, relink=relink,
                  added_emails=result.added, updated_emails=result.updated, dropped_emails=result.dropped,
                  enabled_emails=result.enabled, role_changes=result.role_changes)
+    # The changes the audit log lists one by one wherever they are made (grader/roles.py) get their own entries.
+    for change in result.role_changes:
+        audit.record(session, actor, "role.change", change["email"], at=now, old=change["from"], new=change["to"],
+                     via="roster import")
+    for email in result.dropped:
+        audit.record(session, actor, "user.disable", email, at=now, via="roster import (not in the file)")
+    for email in result.enabled:
+        audit.record(session, actor, "user.enable", email, at=now, via="roster import")
     session.flush()
     return result
+
+
+def _keep_an_instructor(everyone: list[User], new_users: list[User], rows: list[RosterRow],
+                        result: ImportResult) -> None:
+    """Refuse a file that demotes the last instructor who can log in (as grader/roles.py refuses it)."""
+    demoted = [c["email"] for c in result.role_changes if c["from"] == "instructor"]
+    if not demoted or any(u.role == "instructor" and u.disabled_at is None for u in everyone + new_users):
+        return
+    line = {r.email: r.line for r in rows}
+    raise RosterInvalid([RowError(line[email], f"{email} is the last instructor who can log in: the course would "
+                                               "have nobody to manage it") for email in demoted])
 
 
 def import_roster(session: Session, settings: Settings, data: bytes, *, actor: User | str,

@@ -212,11 +212,26 @@ def test_import_is_idempotent_and_updates_names_roles_and_sections(course) -> No
         == ("Ada Lovelace", "instructor", "S3")
     assert people["alice@example.edu"].password_hash  # an import never touches a password
     with app.extensions["grader"].db.session() as session:
-        entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "roster_import")
+        entries = list(session.scalars(select(AuditEntry).where(AuditEntry.action == "roster.import")
                                        .order_by(AuditEntry.id)))
     assert [(e.actor, e.details["added"], e.details["updated"], e.details["unchanged"]) for e in entries] == [
         ("cli", 2, 1, 0), ("cli", 0, 0, 3), ("cli", 0, 3, 0)]
     assert entries[2].details["role_changes"] == changed.role_changes
+    with app.extensions["grader"].db.session() as session:  # and one entry per role change, as the users page makes
+        [role] = session.scalars(select(AuditEntry).where(AuditEntry.action == "role.change"))
+        assert (role.target, role.details["old"], role.details["new"]) == ("bob@example.edu", "ta", "instructor")
+
+
+def test_a_file_that_demotes_the_last_instructor_is_refused(course) -> None:
+    app, _ = course
+    with pytest.raises(roster.RosterInvalid) as caught:
+        run_import(app, "email,name,role\nalice@example.edu,Alice,\nprof@example.edu,Prof,ta\n")
+    assert [str(e) for e in caught.value.errors] == [
+        "line 3: prof@example.edu is the last instructor who can log in: the course would have nobody to manage it"]
+    assert users(app)["prof@example.edu"].role == "instructor"
+    # With another instructor in the same file, it is fine.
+    result = run_import(app, "email,name,role\nnew@example.edu,New Prof,instructor\nprof@example.edu,Prof,ta\n")
+    assert result.role_changes == [{"email": "prof@example.edu", "from": "instructor", "to": "ta"}]
 
 
 def test_a_file_with_one_bad_row_changes_nothing(course) -> None:
@@ -229,7 +244,7 @@ def test_a_file_with_one_bad_row_changes_nothing(course) -> None:
     assert {e: (u.name, u.role, u.section) for e, u in users(app).items()} == before
     with app.extensions["grader"].db.session() as session:
         assert session.scalar(select(SigninLink.id)) is None
-        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "roster_import")) is None
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "roster.import")) is None
 
 
 def test_dropping_disables_students_only_and_a_later_import_enables_them(course) -> None:
@@ -259,6 +274,10 @@ def test_dropping_disables_students_only_and_a_later_import_enables_them(course)
     assert back.counts() == {"added": 0, "updated": 1, "unchanged": 1, "dropped": 0} and back.enabled == [
         "alice@example.edu"]
     assert not users(app)["alice@example.edu"].disabled
+    with state.db.session() as session:
+        assert [(e.action, e.target) for e in session.scalars(select(AuditEntry).where(
+            AuditEntry.action.in_(["user.disable", "user.enable"])).order_by(AuditEntry.id))] == [
+            ("user.disable", "alice@example.edu"), ("user.enable", "alice@example.edu")]
     assert back.links == []  # alice has her password: no link unless asked for one
 
 
@@ -413,7 +432,7 @@ def test_forgot_password_the_login_page_says_ask_the_staff_who_make_a_link(cours
         assert row.purpose == "reset" and row.created_by is not None
         hours = (row.expires_at - row.created_at).total_seconds() / 3600
         assert hours == app.extensions["grader"].settings.reset_link_hours == 72
-        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "signin_link"))
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "signin.link"))
         assert (entry.actor, entry.target, entry.details["purpose"]) == ("prof@example.edu", "alice@example.edu",
                                                                          "reset")
     assert set_password(app.test_client(), url.rsplit("/", 1)[1], "alice's new one").status_code == 303
@@ -490,7 +509,7 @@ def test_the_page_imports_lists_bad_rows_and_offers_the_links_once(course) -> No
     assert page_counts(dropped.get_data(as_text=True)) == {"added": 0, "updated": 1, "unchanged": 0, "dropped": 1}
     assert users(app)["alice@example.edu"].disabled
     with app.extensions["grader"].db.session() as session:
-        assert [e.actor for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "roster_import"))] \
+        assert [e.actor for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "roster.import"))] \
             == ["prof@example.edu"] * 2
 
 
@@ -618,7 +637,7 @@ def test_a_course_of_800_students_and_12_tas_on_postgresql(tmp_path: Path, fresh
         assert session.scalar(select(func.count()).select_from(User).where(User.section == "Section 07")) == 40
         assert session.scalar(select(User.name).where(User.email == "s0006@stanford.edu")) == "Student 0006, Jr."
         assert session.scalar(select(func.count()).select_from(AuditEntry)
-                              .where(AuditEntry.action == "roster_import")) == 2
+                              .where(AuditEntry.action == "roster.import")) == 2
 
     links = list(csv.DictReader(links_file.open(encoding="utf-8")))
     assert len(links) == 812 and len({row["link"] for row in links}) == 812

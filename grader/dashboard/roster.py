@@ -104,7 +104,7 @@ def make_link() -> Any:
         session.rollback()
         flash(exc.message[0].upper() + exc.message[1:] + ".", "error")
         return redirect(url_for("instructor.users"), code=303)
-    audit.record(session, me, "signin_link", link.user.email, purpose=link.purpose,
+    audit.record(session, me, "signin.link", link.user.email, purpose=link.purpose,
                  expires_at=link.expires_at.isoformat(timespec="seconds"))
     session.commit()
     return render_template("signin_link.html", link=link, url=link.url(base_url()))
