@@ -262,3 +262,54 @@ def test_the_readme_pictures_are_in_the_repository_and_small() -> None:
         assert path.is_file(), f"{link} is linked from the README but missing (UPDATE_SCREENSHOTS=1 makes it)"
         assert path.stat().st_size < 300_000
 
+
+def test_a_ta_regrades_and_the_instructor_reads_it_in_the_audit_log(site: Site, browser: Any) -> None:
+    """A TA (course staff) sees the gradebook and a student's hidden tests and regrades, but not the users page;
+    the instructor finds the regrade, by the TA's name, in the audit log."""
+    from service_fixtures import People
+
+    People(site.app).add("tess", role="ta")
+    state = site.app.extensions["grader"]
+    with state.db.session() as session:
+        carol = session.query(Submission).join(Submission.user).filter(
+            Submission.assignment_id == "svm", auth.User.email == "carol@example.edu").one().id
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, site, "tess")
+    assert page.url == site.url("/instructor/gradebook")  # a TA lands on the gradebook
+    nav = page.get_by_role("navigation", name="Main")
+    assert nav.get_by_role("link", name="Gradebook").is_visible() and nav.get_by_role("link", name="Submissions").is_visible()
+    assert nav.get_by_role("link", name="Users").count() == 0 and nav.get_by_role("link", name="Audit log").count() == 0
+    assert page.locator(".site-header .tag").inner_text() == "TA"
+    page.goto(site.url(f"/submissions/{carol}"))
+    assert page.get_by_role("heading", name="svm_loss_vectorized: matches reference on CIFAR-10 sized inputs").is_visible()
+    assert page.locator(".test-hidden").count() == 0  # hidden tests' results, as instructors see them
+    page.get_by_role("button", name="Regrade this submission").click()
+    page.wait_for_load_state()
+    assert f"Submission #{carol} is queued for regrading" in page.locator(".flash").inner_text()
+    shoot(page, "ta-submission", full_page=False)
+    page.goto(site.url("/instructor/users"))
+    assert "This page is for instructors." in page.locator("main").inner_text()
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, site, "prof")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").select_option("regrade")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r".*/instructor/audit\?action=regrade"))
+    newest = page.locator("#audit tbody tr").first
+    cells = newest.locator("td").all_inner_texts()
+    assert cells[1:4] == ["tess@example.edu", "regrade", f"submission {carol}"], cells
+    assert "student: carol@example.edu" in cells[4] and "assignment: svm" in cells[4]
+    assert no_horizontal_scroll(page)
+    shoot(page, "audit-log", full_page=False)
+    assert errors == [], errors
+    context.close()
+
