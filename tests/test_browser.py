@@ -268,11 +268,13 @@ def test_a_ta_regrades_and_the_instructor_reads_it_in_the_audit_log(site: Site, 
     the instructor finds the regrade, by the TA's name, in the audit log."""
     from service_fixtures import People
 
+    from grader.models import User
+
     People(site.app).add("tess", role="ta")
     state = site.app.extensions["grader"]
     with state.db.session() as session:
         carol = session.query(Submission).join(Submission.user).filter(
-            Submission.assignment_id == "svm", auth.User.email == "carol@example.edu").one().id
+            Submission.assignment_id == "svm", User.email == "carol@example.edu").one().id
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
