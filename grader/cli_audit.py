@@ -64,7 +64,8 @@ def users_role_cmd(email: str, role: str) -> None:
         except Conflict as exc:
             _fail(exc.message, 1)
         session.commit()
-        click.echo(f"{user.email} is already {roles.ROLE_NAMES[role]}" if old == role else f"{user.email}: {old} -> {role}")
+        click.echo(f"{user.email} is already {roles.ROLE_NAMES[role]}" if old == role
+                   else f"{user.email}: {old} -> {role}")
 
 
 @click.command("revoke")
