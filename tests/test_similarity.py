@@ -382,6 +382,31 @@ def test_a_new_submission_makes_the_page_compute_again(course):
             session.commit()
 
 
+def test_a_computation_over_its_time_limit_says_so_on_the_page(course, monkeypatch):
+    from grader.dashboard import similarity as page
+
+    prof = login(course.app, "prof")
+    finished_ranking(prof)
+    monkeypatch.setattr(page, "TIME_LIMIT", 1e-9)
+    with page._lock:  # forget this course's ranking, as a process that never computed it
+        for key in [k for k in page._jobs if k[1] == str(course.root)]:
+            page._jobs.pop(key)
+            page._finished.pop(key, None)
+
+    def failed() -> Any:
+        body = prof.get("/instructor/similarity/svm.json").json
+        return body if body["status"] == "failed" else None
+
+    body = wait_for(failed, 30, "the computation to fail")
+    assert "went over its 1e-09 s limit" in body["error"]
+    html = prof.get("/instructor/similarity/svm").get_data(as_text=True)
+    assert 'id="similarity-error"' in html and "grader similarity svm" in html
+    assert 'id="similarity-ranking"' not in html and 'http-equiv="refresh"' not in html
+    with page._lock:
+        for key in [k for k in page._jobs if k[1] == str(course.root)]:
+            page._jobs.pop(key)
+
+
 # --------------------------------------------------------------------------- in Chromium
 
 

@@ -3,13 +3,14 @@ side-by-side view of two submissions with the matching regions highlighted (:mod
 
 It reports; it never changes a grade. For instructors only (TAs see grades, not integrity cases).
 
-**Computed in the background, cached in memory.** A ranking of a big class takes tens of seconds (800
-students: fingerprints ~12 s, plus the pairs that share code; ``bench/bench_similarity.py``), so a page
-request never computes it: it starts a computation in a thread of the web process (one at a time per
+**Computed in the background, cached in memory.** A ranking of a big class takes minutes (800 students
+whose code is largely shared: 6 minutes on a loaded 2-core machine, ``bench/bench_similarity.py``), so a
+page request never computes it: it starts a computation in a thread of the web process (one at a time per
 process, bounded by :data:`TIME_LIMIT`) and shows its progress, refreshing itself every few seconds, until
 the ranking is there. The ranking is then kept in this process's memory for its inputs (each student's
 latest submission id, the starter and public solution files): a new submission makes the page compute it
-again, showing the previous ranking meanwhile, marked out of date. Each web process (gunicorn worker) has
+again, showing the previous ranking meanwhile, marked out of date; a computation that failed is tried
+again by a visit :data:`RETRY_FAILED_SECONDS` later. Each web process (gunicorn worker) has
 its own cache, so a second process may compute the same ranking once more. ``grader similarity`` computes
 it on demand on the command line.
 """
@@ -35,9 +36,10 @@ from grader.models import Submission, User
 bp = Blueprint("similarity", __name__, url_prefix="/instructor/similarity")
 log = logging.getLogger(__name__)
 
-TIME_LIMIT = 600.0  # seconds a background ranking may take before it is abandoned with a message
+TIME_LIMIT = 900.0  # seconds a background ranking may take before it is abandoned with a message
 TOP = 200  # pairs kept and shown
 REFRESH_SECONDS = 2
+RETRY_FAILED_SECONDS = 300.0
 MAX_ID = 2**31 - 1
 
 
@@ -129,7 +131,8 @@ def _current(assignment: catalog.CourseAssignment) -> tuple[Job | None, Job | No
     note = ""
     with _lock:
         job = _jobs.get(key)
-        if job is None or job.inputs != inputs:
+        retry = job is not None and job.status == "failed" and time.monotonic() - job.finished > RETRY_FAILED_SECONDS
+        if job is None or job.inputs != inputs or retry:
             busy = [j for j in _jobs.values() if j.status == "running"]
             if busy:
                 note = (f"Waiting for the ranking of {busy[0].assignment_id} to finish (one computation at a time); "
