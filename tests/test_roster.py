@@ -513,6 +513,20 @@ def test_the_page_imports_lists_bad_rows_and_offers_the_links_once(course) -> No
             == ["prof@example.edu"] * 2
 
 
+def test_a_file_over_the_sites_request_limit_gets_the_rosters_message(course) -> None:
+    app, _ = course
+    client = app.test_client()
+    login_as(app, client, "prof@example.edu")
+    answer = page_import(client, roster_file(1).encode() + b"#" * (3 * 1024 * 1024))
+    assert answer.status_code == 413
+    assert "the file is over the 1 MiB a roster may have" in answer.get_data(as_text=True)
+    assert "Nothing was imported" in answer.get_data(as_text=True)
+    student = app.test_client()  # the same request from a student shows nothing of the roster page
+    login_as(app, student, "alice@example.edu")
+    refused = page_import(student, b"#" * (3 * 1024 * 1024))
+    assert refused.status_code == 413 and "roster-overview" not in refused.get_data(as_text=True)
+
+
 def test_an_instructor_cannot_change_their_own_role_by_import(course) -> None:
     app, _ = course
     client = app.test_client()

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader import audit, auth, roster, signin
 from grader.context import db_session, state
@@ -81,6 +82,27 @@ def upload() -> Any:
     download = ("data:text/csv;charset=utf-8;base64," + base64.b64encode(links_csv.encode()).decode()
                 if links_csv else "")
     return _answer(result=result, filename=upload.filename, download=download, base=base_url())
+
+
+def _too_large(exc: RequestEntityTooLarge) -> Any:
+    """A roster over the site's request limit (``GRADER_MAX_REQUEST_BYTES``, met while the form is read, before
+    the view runs): the dashboard's 413 page speaks of submissions, so the roster page says its own."""
+    from grader.dashboard.account import current_user
+
+    user = current_user()  # met before the view's own check: only an instructor sees the roster page
+    if request.endpoint == "roster.upload" and user is not None and user.is_instructor:
+        return _answer(errors=[roster.RowError(0, f"the file is over the {roster.MAX_BYTES // 1048576} MiB a "
+                                                  "roster may have")], status=413)
+    from grader.dashboard.errors import _http_error
+
+    return _http_error(exc)
+
+
+@bp.record_once
+def _roster_413(state: Any) -> None:
+    # After the blueprint's handlers are merged into the app (the dashboard gives every page blueprint its
+    # error pages, 413 included), so this one takes the roster's 413s.
+    state.app.error_handler_spec[bp.name][413][RequestEntityTooLarge] = _too_large
 
 
 def _answer(*, status: int = 200, **values: Any) -> Any:
