@@ -327,8 +327,17 @@ def test_the_student_sees_their_deadline_and_their_late_days_on_the_assignment_p
     assert "on time: no late day spent" in _text(svm, "late-days-this")
     # the budget's days available to the SVM are the term's two: one is spent on the later softmax
     assert "1 of your 2 free late days left" in _text(svm, "late-days")
+    listed = bob.get("/assignments").get_data(as_text=True)  # the list shows his own deadline too
+    assert re.search(r"<h2><a[^>]*>Multiclass SVM: loss and gradient</a></h2>\s*<dl class=\"facts\">\s*<div><dt>Due</dt>"
+                     r"<dd><time[^>]*>[^<]*</time> <span class=\"muted\">[^<]*</span> <span class=\"tag\">your extension</span>", listed)
     staff, _ = _login(term, "prof")
     assert 'id="late-days"' not in staff.get("/assignments/svm").get_data(as_text=True)
+    # the staff's list of submissions counts each student's late days from their own deadline
+    html = staff.get("/instructor/submissions?assignment=svm").get_data(as_text=True)
+    late = {int(sid): re.sub(r"<[^>]+>", "", cells[-1]).strip()
+            for sid, row in re.findall(r'<tr>\s*<td><a href="/submissions/(\d+)">#\d+</a></td>(.*?)</tr>', html, re.S)
+            for cells in [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]}
+    assert late == {term.ids["alice_svm_on_time"]: "—", term.ids["alice_svm"]: "2 d", term.ids["bob_svm"]: "—"}
 
 
 # --------------------------------------------------------------------------- the page

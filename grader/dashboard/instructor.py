@@ -92,7 +92,11 @@ def all_submissions() -> Any:
         abort(400, "no such page")
     rows, total = queries.find_submissions(session, assignment_id=assignment, email=email, status=status,
                                            page=page, per_page=PER_PAGE)
-    policies = {e.id: e.policy for e in entries}
+    policies: dict[Any, Any] = {e.id: e.policy for e in entries}
+    from grader import deadlines  # a student's extension moves their deadline: their late days count from it
+
+    policies.update({key: deadlines.apply(policies[key[1]], row)
+                     for key, row in deadlines.all_extensions(session).items() if key[1] in policies})
     session.commit()
     pages = max(1, -(-total // PER_PAGE))
     return render_template("instructor_submissions.html", rows=rows, total=total, page=page, pages=pages,

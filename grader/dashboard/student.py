@@ -162,6 +162,7 @@ def _assignments_page(*, archive_error: str | None = None, status: int = 200, re
     entries = catalog.all_assignments(session, state().settings)
     mine = submissions.list_submissions(session, user, limit=1000)
     extensions = deadlines.extensions_of(session, user.id)
+    own_deadlines = {aid: row.deadline for aid, row in extensions.items()}  # read before the commit expires rows
     summary: dict[str, dict[str, Any]] = {}
     for entry in entries:
         own = [shown(s, user, deadlines.apply(entry.policy, extensions.get(entry.id)))
@@ -174,7 +175,8 @@ def _assignments_page(*, archive_error: str | None = None, status: int = 200, re
 
     body = render_template("assignments.html", entries=entries, summary=summary, now=utcnow(),
                            starters={e.id: starter_files(e) for e in entries}, archive_error=archive_error,
-                           max_archive_bytes=MAX_ARCHIVE_BYTES, preview=preview, shown_ignored=SHOWN_IGNORED)
+                           max_archive_bytes=MAX_ARCHIVE_BYTES, preview=preview, shown_ignored=SHOWN_IGNORED,
+                           own_deadlines=own_deadlines)
     return body, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
 
@@ -234,6 +236,7 @@ def _assignment_page(entry: catalog.CourseAssignment, *, upload_error: str | Non
     chart = history_svg(points, title=f"Your scores on {entry.spec.title}, oldest first", uid="history")
     now = utcnow()
     late = late_day_panel(session, entry, policy, user, now)
+    extension = {"reason": extension.reason} if extension is not None else None  # plain data past the commit
     session.commit()
     body = render_template("assignment.html", entry=entry, submissions=own, chart=chart,
                            starter=starter_files(entry), upload_error=upload_error, now=now,
