@@ -126,6 +126,17 @@ def test_the_starter_code_does_not_count():
     assert match.tokens_a < 0.3 * whole.files[0].tokens_a
 
 
+def test_assignments_of_several_files_are_compared_file_by_file():
+    layers, net = "cs231n/layers.py", "cs231n/classifiers/fc_net.py"
+    x = similarity.Owner("x", user_id=1, submission_id=1, files={layers: HONEST_A, net: PUBLIC})
+    y = similarity.Owner("y", user_id=2, submission_id=2, files={layers: disguise(HONEST_A), net: HONEST_B})
+    (pair,) = similarity.rank("fc_net", [x, y], [], BOILERPLATE).pairs
+    by_name = {f.file_a: f for f in pair.files}
+    assert set(by_name) == {layers, net} and all(f.file_a == f.file_b for f in pair.files)
+    assert by_name[layers].similarity > 0.9 and by_name[net].similarity < 0.2
+    assert by_name[net].similarity < pair.similarity < by_name[layers].similarity
+
+
 def test_only_pairs_that_share_fingerprints_are_compared_and_the_measure_is_both_directions(ranked):
     assert ranked.compared <= ranked.pairs_with_overlap + 0  # one file each: one comparison per candidate pair
     assert ranked.pairs_with_overlap < ranked.pairs_total
@@ -244,6 +255,11 @@ def login(app: Any, name: str) -> Any:
     return client
 
 
+@pytest.fixture(scope="module")
+def prof(course: Course) -> Any:
+    return login(course.app, "prof")
+
+
 def finished_ranking(client: Any, assignment: str = "svm") -> dict[str, Any]:
     def done() -> Any:
         body = client.get(f"/instructor/similarity/{assignment}.json").json
@@ -309,18 +325,19 @@ def test_only_instructors_see_the_pages(course):
         for url in ("/instructor/similarity/", "/instructor/similarity/svm", "/instructor/similarity/svm.json",
                     f"/instructor/similarity/svm/compare/{course.ids['alice']}/{course.ids['bob']}"):
             assert client.get(url).status_code == 403, (name, url)
-    prof = login(course.app, "prof")
+    prof = login(course.app, "prof")  # a login of its own here: the others share one (scrypt is slow on purpose)
     assert prof.get("/instructor/similarity/nope").status_code == 404
     index = prof.get("/instructor/similarity/")
     assert index.status_code == 200 and "/instructor/similarity/svm" in index.get_data(as_text=True)
     assert 'href="/instructor/similarity/"' in prof.get("/instructor/gradebook").get_data(as_text=True)
 
 
-def test_the_page_computes_in_the_background_and_ranks_with_links(course):
+def test_the_page_computes_in_the_background_and_ranks_with_links(course, prof):
     before = snapshot(course.app)
-    prof = login(course.app, "prof")
     first = prof.get("/instructor/similarity/svm")
     assert first.status_code == 200
+    if 'id="similarity-status"' in first.get_data(as_text=True):  # still computing: the page refreshes itself
+        assert '<meta http-equiv="refresh" content="2">' in first.get_data(as_text=True)
     assert first.headers["Content-Security-Policy"].startswith("default-src 'self'")
     body = finished_ranking(prof)
     page = prof.get("/instructor/similarity/svm").get_data(as_text=True)
@@ -342,9 +359,8 @@ def test_the_page_computes_in_the_background_and_ranks_with_links(course):
     assert snapshot(course.app) == before  # it reports; nothing of any grade changed
 
 
-def test_the_side_by_side_view_highlights_and_escapes(course):
+def test_the_side_by_side_view_highlights_and_escapes(course, prof):
     before = snapshot(course.app)
-    prof = login(course.app, "prof")
     response = prof.get(f"/instructor/similarity/svm/compare/{course.ids['hacker']}/{course.ids['carol']}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -364,8 +380,7 @@ def test_the_side_by_side_view_highlights_and_escapes(course):
     assert snapshot(course.app) == before
 
 
-def test_a_new_submission_makes_the_page_compute_again(course):
-    prof = login(course.app, "prof")
+def test_a_new_submission_makes_the_page_compute_again(course, prof):
     finished_ranking(prof)
     new_id = _submit(course.app, "erin", disguise(HONEST_B, "mine"), now())
     try:
@@ -382,10 +397,9 @@ def test_a_new_submission_makes_the_page_compute_again(course):
             session.commit()
 
 
-def test_a_computation_over_its_time_limit_says_so_on_the_page(course, monkeypatch):
+def test_a_computation_over_its_time_limit_says_so_on_the_page(course, prof, monkeypatch):
     from grader.dashboard import similarity as page
 
-    prof = login(course.app, "prof")
     finished_ranking(prof)
     monkeypatch.setattr(page, "TIME_LIMIT", 1e-9)
     with page._lock:  # forget this course's ranking, as a process that never computed it
@@ -410,8 +424,10 @@ def test_a_computation_over_its_time_limit_says_so_on_the_page(course, monkeypat
 # --------------------------------------------------------------------------- in Chromium
 
 
-def test_the_ranking_and_the_side_by_side_view_in_chromium(course, browser, artifacts):
+def test_the_ranking_and_the_side_by_side_view_in_chromium(course, prof, browser, artifacts):
     from werkzeug.serving import make_server
+
+    finished_ranking(prof)  # the page's self-refresh while computing is checked with the test client
 
     server = make_server("127.0.0.1", free_port(), course.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -426,9 +442,8 @@ def test_the_ranking_and_the_side_by_side_view_in_chromium(course, browser, arti
         page.get_by_role("link", name="Similarity").click()
         page.get_by_role("link", name="Multiclass SVM: loss and gradient").click()
         table = page.locator("#similarity-ranking")
-        # Computed in the background (again: the class changed since the last test); the page refreshes itself.
-        page.locator("#similarity-status").wait_for(state="detached", timeout=30_000)
         table.wait_for(timeout=30_000)
+        assert page.locator("#similarity-status").count() == 0
         first = table.locator("tbody tr").first
         assert re.search(r"\d+%", first.inner_text())
         shoot(page, "similarity-ranking")
