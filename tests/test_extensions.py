@@ -292,6 +292,11 @@ def test_the_gradebook_spends_late_days_in_deadline_order_with_extensions(term):
     assert page.get("/instructor/gradebook.csv").get_data(as_text=True) == book.to_csv()
     html = page.get("/instructor/gradebook").get_data(as_text=True)
     assert "2 d late, 2 free" in html and "1 d late (raw 35)" in html and "2 of 2 late days" in html
+    # a submission's page tells the staff what it is worth were it the one that counts, by the same rule
+    svm = page.get(f"/submissions/{term.ids['alice_svm']}").get_data(as_text=True)
+    assert _text(svm, "adjusted-score") == "(30 after the late penalty; 2 of its 2 late days free if it counts)"
+    softmax = page.get(f"/submissions/{term.ids['alice_softmax']}").get_data(as_text=True)
+    assert _text(softmax, "adjusted-score") == "(26.25 after the late penalty)"
 
 
 def test_a_budget_of_zero_and_no_budget_give_the_plain_late_penalty(term):

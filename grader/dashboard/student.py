@@ -39,7 +39,7 @@ from grader.dashboard.templating import duration
 from grader.dashboard.throttle import upload_rejections
 from grader.errors import ServiceError
 from grader.models import Report, Submission, User, utcnow
-from grader.policy import Policy
+from grader.policy import Attempt, Policy, count
 from worker.engine import MAX_FILE_BYTES
 
 bp = Blueprint("student", __name__)
@@ -93,6 +93,17 @@ def visible_report(report: Report, user: User, policy: Policy) -> dict[str, Any]
         return data
     now = utcnow()
     return reports.student_view(data, deadline_passed=policy.deadline_passed(now), deadline=policy.deadline)
+
+
+def _with_late_days(session: Session, sub: Submission, policy: Policy, info: dict[str, Any]) -> None:
+    """With a late-day budget, the staff's "after the late penalty" is this submission's score were it the one that
+    counts: its late days free up to what the author has left for this assignment (the gradebook's rule)."""
+    ledger = gradebook.late_days_of(session, state().settings, sub.user_id)
+    if ledger is None or sub.score is None:
+        return
+    counted = count(policy, [Attempt(sub.id, sub.created_at, sub.score)], ledger.available.get(sub.assignment_id, 0))
+    if counted is not None:
+        info["adjusted_score"], info["late_days_used"] = counted.score, counted.late_days_used
 
 
 @dataclass
@@ -370,6 +381,8 @@ def submission(submission_id: int) -> Any:
     sub = submissions.get_submission(session, user, submission_id)  # another student's: NotFound (404)
     policy = policy_of(session, sub.assignment_id, sub.user_id)  # the author's deadlines, whoever looks
     info = shown(sub, user, policy)
+    if user.is_staff and info.get("adjusted_score") is not None and info["late_days"]:
+        _with_late_days(session, sub, policy, info)
     chosen = sub.latest_report
     wanted = request.args.get("report", type=int)
     if wanted is not None:
