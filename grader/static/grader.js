@@ -110,7 +110,42 @@
     });
   }
 
+  // A box that scrolls (a wide table on a phone, long code) must be reachable with the keyboard alone (WCAG
+  // 2.1.1): it takes the focus while it scrolls, and stops taking it when the window grows and it no longer does.
+  function scrollers() {
+    function update() {
+      document.querySelectorAll(".table-wrap, .code-view, pre, .chart-figure").forEach(function (el) {
+        var style = window.getComputedStyle(el);
+        var scrolls = (el.scrollWidth > el.clientWidth + 1 && style.overflowX !== "visible") ||
+          (el.scrollHeight > el.clientHeight + 1 && style.overflowY !== "visible");
+        if (scrolls && !el.hasAttribute("tabindex")) {
+          el.tabIndex = 0;
+          el.setAttribute("data-scroll-focus", "");
+        } else if (!scrolls && el.hasAttribute("data-scroll-focus")) {
+          el.removeAttribute("tabindex");
+          el.removeAttribute("data-scroll-focus");
+        }
+      });
+    }
+    update();
+    window.addEventListener("resize", update);
+  }
+
+  // A page that follows a job reloads itself every few seconds (a <meta> refresh without JavaScript): not while
+  // the reader is elsewhere, and never while they are typing or have opened something on it.
+  function reloads() {
+    var meta = document.querySelector("meta[name=grader-reload]");
+    if (!meta) return;
+    var every = Math.max(1, parseFloat(meta.content) || 5) * 1000;
+    window.setInterval(function () {
+      var busy = document.activeElement && document.activeElement.matches("input, select, textarea, summary");
+      if (!document.hidden && !busy && !document.querySelector("details[open]")) window.location.reload();
+    }, every);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    reloads();
+    scrollers();
     localTimes();
     liveStatus();
     regradeProgress();
