@@ -218,10 +218,11 @@ def latest_submissions(session: Session, assignment_id: str) -> list[Owner]:
     return sorted(owners.values(), key=lambda o: o.label)
 
 
-def public_solutions(folder: Path) -> list[Owner]:
+def public_solutions(folder: Path, only: str | None = None) -> list[Owner]:
     """Every ``.py`` file under ``folder`` (recursively, sorted; symbolic links and hidden folders skipped),
     each a pseudo-student ``public: <relative path>``. A folder that cannot be read, or a file that is not
-    UTF-8 text or is over 512 KiB, is an error naming it."""
+    UTF-8 text or is over 512 KiB, is an error naming it. ``only``: just the listed file with that relative
+    path (none if it is not listed: a path from a URL is never opened as such)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SimilarityError(f"public solutions folder {folder} does not exist or is not a folder")
@@ -234,9 +235,9 @@ def public_solutions(folder: Path) -> list[Owner]:
     if len(paths) > MAX_PUBLIC_FILES:
         raise SimilarityError(f"{folder} has {len(paths)} .py files; at most {MAX_PUBLIC_FILES} are compared")
     for path in paths:
-        if path.is_symlink() or not path.is_file():
-            continue
         rel = path.relative_to(folder).as_posix()
+        if path.is_symlink() or not path.is_file() or (only is not None and rel != only):
+            continue
         try:
             data = path.read_bytes()
         except OSError as exc:

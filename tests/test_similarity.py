@@ -175,6 +175,10 @@ def test_public_solutions_folder_errors_name_the_file(tmp_path):
     (tmp_path / "sub" / "latin1.py").write_bytes(b"# caf\xe9\n")
     with pytest.raises(similarity.SimilarityError, match=r"sub/latin1.py is not UTF-8"):
         similarity.public_solutions(tmp_path)
+    # One file by its relative path (the side-by-side view): only a listed file, never a path as given.
+    assert [o.label for o in similarity.public_solutions(tmp_path, only="ok.py")] == ["public: ok.py"]
+    for name in ("../ok.py", "sub/../ok.py", str(tmp_path / "ok.py"), ".git/hidden.py", "nope.py"):
+        assert similarity.public_solutions(tmp_path, only=name) == []
 
 
 # --------------------------------------------------------------------------- a course in the database

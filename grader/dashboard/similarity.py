@@ -201,13 +201,12 @@ def _owner(assignment: catalog.CourseAssignment, key: str) -> similarity.Owner:
         if not folder.is_dir():
             abort(404)
         try:
-            owners = similarity.public_solutions(folder)
+            owners = similarity.public_solutions(folder, only=name)  # a listed file only: no path from the URL
         except similarity.SimilarityError as exc:
             abort(409, str(exc))
-        for owner in owners:
-            if owner.label == similarity.PUBLIC_PREFIX + name:  # only a listed file: no path from the URL is opened
-                return owner
-        abort(404)
+        if not owners:
+            abort(404)
+        return owners[0]
     if not key.isdigit() or int(key) > MAX_ID:
         abort(404)
     session = db_session()
