@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 #: How long the state of one sign-in from the LMS lasts (its nonce, state and validated launch).
 LAUNCH_LIFETIME = 600
+#: Seconds of clock difference with the platform allowed on the id_token's ``exp`` and ``iat``.
+CLOCK_LEEWAY = 30
 #: Connecting to, and waiting for, the LMS (JWKS, token and score requests): a slow LMS never holds a process.
 HTTP_TIMEOUT = (5.0, 20.0)
 #: Retries of a score the LMS could not take (unreachable, 5xx, 429): the first after this many seconds
@@ -283,11 +285,32 @@ def login_redirect(db: Database, launch_url: str) -> Any:
     return oidc.redirect(launch_url)
 
 
+def _message_launch() -> Any:
+    from pylti1p3.contrib.flask import FlaskMessageLaunch
+
+    class MessageLaunch(FlaskMessageLaunch):  # type: ignore[misc]
+        """pylti1p3's launch, with :data:`CLOCK_LEEWAY` for ``exp``/``iat`` (it passes PyJWT no leeway: a
+        platform whose clock runs a second ahead would have every launch refused as "not yet valid")."""
+
+        def validate_jwt_signature(self) -> Any:
+            import jwt
+
+            public_key, key_alg = self.get_public_key()
+            try:
+                jwt.decode(self._get_id_token(), public_key, algorithms=[key_alg],
+                           options=self._jwt_verify_options, leeway=CLOCK_LEEWAY)
+            except jwt.InvalidTokenError as exc:
+                raise LtiException(f"Can't decode id_token: {exc}") from exc
+            return self
+
+    return MessageLaunch
+
+
 def validate_launch(db: Database, http: requests.Session | None = None) -> dict[str, Any]:
     """The launch's validated claims. Raises LtiException for anything forged, expired, replayed or unknown."""
-    from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
+    from pylti1p3.contrib.flask import FlaskRequest
 
-    launch = FlaskMessageLaunch(FlaskRequest(), DbToolConf(db), requests_session=http or TimeoutSession())
+    launch = _message_launch()(FlaskRequest(), DbToolConf(db), requests_session=http or TimeoutSession())
     launch.set_launch_data_storage(DbLaunchDataStorage(db))
     launch.set_launch_data_lifetime(LAUNCH_LIFETIME)
     # pylti1p3 checks aud itself (against the registration's client id); exp and iat must be there.

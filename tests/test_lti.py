@@ -389,6 +389,15 @@ def test_forged_launches_are_refused_without_a_session(app: Any, platform: Platf
     assert user(app, email) is None
 
 
+def test_a_platform_clock_a_little_ahead_is_tolerated(app: Any, platform: Platform) -> None:
+    client = app.test_client()
+    state, nonce = start_login(client)
+    claims = platform.claims(nonce, sub="s-tick", email="tick@example.edu", roles=[LEARNER])
+    claims["iat"] += 20  # issued "20 s from now" by the platform's clock
+    response = client.post("/lti/launch", data={"id_token": platform.sign(claims), "state": state})
+    assert response.status_code == 303 and signed_in(client)
+
+
 def test_a_replayed_launch_is_refused(app: Any, platform: Platform) -> None:
     client = app.test_client()
     state, nonce = start_login(client)
