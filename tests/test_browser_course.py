@@ -86,7 +86,7 @@ def test_an_instructor_imports_a_roster_and_a_student_signs_in_with_the_link(sit
     page.goto(site.url("/instructor/roster"))  # the links are shown once: a new visit to the page has none
     assert page.locator("#links-download").count() == 0
     assert errors == []
-    context.close()
+    prof_context, prof_page = context, page
 
     # Nia opens her link in her own browser, sets her password and is signed in.
     context, page, errors = _page(browser)
@@ -120,17 +120,16 @@ def test_an_instructor_imports_a_roster_and_a_student_signs_in_with_the_link(sit
     context, page, errors = _page(browser)
     page.goto(site.url("/login"))
     assert "Ask the course staff for a sign-in link" in page.locator("#forgot-password").inner_text()
-    log_in(page, site, "prof")
-    page.goto(site.url("/instructor/users?q=new1"))
-    page.get_by_role("button", name="Sign-in link").click()
-    page.wait_for_load_state()
-    reset = page.locator("#signin-link").inner_text()
+    prof_page.goto(site.url("/instructor/users?q=new1"))
+    prof_page.get_by_role("button", name="Sign-in link").click()
+    prof_page.wait_for_load_state()
+    reset = prof_page.locator("#signin-link").inner_text()
     assert reset.startswith(site.url("/signin/sl_")) and reset != link
-    shoot(page, "signin-reset-link", full_page=False)
-    context.close()
-    context, page, errors = _page(browser)
+    shoot(prof_page, "signin-reset-link", full_page=False)
+    prof_context.close()
     page.goto(reset)
     assert page.get_by_role("heading", name="Set a new password").is_visible()
+    assert errors == []
     context.close()
 
 
