@@ -65,7 +65,8 @@ def similarity_cmd(assignment: str, public_dir: Path | None, top: int, as_json: 
         boilerplate = similarity.boilerplate_hashes(course.spec.starter_dir)
         if not as_json:
             click.echo(f"{assignment}: comparing the latest submissions of {len(students)} students"
-                       + (f" and {len(public)} public solutions from {folder}" if folder is not None else ""),
+                       + (f" and {len(public)} public solution{'' if len(public) == 1 else 's'} from {folder}"
+                          if folder is not None else ""),
                        err=True)
         ranking = similarity.rank(course.id, students, public, boilerplate, top=top, time_limit=time_limit,
                                   progress=_Progress())
