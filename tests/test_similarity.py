@@ -20,7 +20,16 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner
 from browser_fixtures import Site, artifacts, browser, log_in, shoot  # noqa: F401 (fixtures)
-from service_fixtures import PASSWORD, People, free_port, make_app, make_course, now, wait_for
+from service_fixtures import (  # noqa: F401 (postgres_url: a fixture)
+    PASSWORD,
+    People,
+    free_port,
+    make_app,
+    make_course,
+    now,
+    postgres_url,
+    wait_for,
+)
 
 from grader import auth, gradebook, similarity, submissions
 from grader.cli import main
@@ -185,8 +194,8 @@ def test_public_solutions_folder_errors_name_the_file(tmp_path):
 
 
 class Course:
-    def __init__(self, app: Any, root: Path, instance: Path, people: People, ids: dict[str, int]) -> None:
-        self.app, self.root, self.instance, self.people, self.ids = app, root, instance, people, ids
+    def __init__(self, app: Any, root: Path, instance: Path, database: str, ids: dict[str, int]) -> None:
+        self.app, self.root, self.instance, self.database, self.ids = app, root, instance, database, ids
 
 
 def _submit(app: Any, name: str, source: str, at: Any, grade: bool = False) -> int:
@@ -202,12 +211,13 @@ def _submit(app: Any, name: str, source: str, at: Any, grade: bool = False) -> i
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
+def course(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Course]:
+    """The class on PostgreSQL, where production keeps submissions (the module's own database)."""
     tmp = tmp_path_factory.mktemp("similarity")
     root = make_course(tmp / "course", "", ("svm",))
     (root / "svm" / "public_solutions" / "github_user").mkdir(parents=True)
     (root / "svm" / "public_solutions" / "github_user" / "linear_svm.py").write_text(PUBLIC)
-    app = make_app(tmp / "instance", ASSIGNMENTS_DIR=str(root))
+    app = make_app(tmp / "instance", DATABASE_URL=postgres_url, ASSIGNMENTS_DIR=str(root))
     people = People(app)
     for name in ("alice", "bob", "carol", "erin", "mallory", "hacker"):
         people.add(name)
@@ -224,7 +234,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Course]:
         "hacker": _submit(app, "hacker", hostile(HONEST_B), t0 + timedelta(hours=3)),
         "prof": None,
     }
-    yield Course(app, root, tmp / "instance", people, ids)
+    yield Course(app, root, tmp / "instance", postgres_url, ids)
     app.extensions["grader"].db.engine.dispose()
 
 
@@ -244,7 +254,7 @@ def snapshot(app: Any) -> Any:
 
 
 def cli(course: Course, *args: str) -> Any:
-    env = {"GRADER_DATABASE_URL": None, "GRADER_BROKER_URL": None, "GRADER_ENV": None,
+    env = {"GRADER_DATABASE_URL": course.database, "GRADER_BROKER_URL": None, "GRADER_ENV": None,
            "GRADER_INSTANCE_PATH": str(course.instance), "GRADER_ASSIGNMENTS_DIR": str(course.root)}
     return CliRunner(env=env).invoke(main, ["similarity", *args])
 
