@@ -280,10 +280,13 @@ def test_fetch_never_overwrites_and_check_uses_the_fetched_kit_and_says_when_it_
 
     toml = folder / "svm" / "assignment.toml"
     original = toml.read_text()
+    broken = tmp_path / "linear_svm.py"
+    broken.write_text("def svm_loss_naive(W, X, y, reg)\n    return 0\n")  # refused before any code runs: quick
     try:  # the course changes a public test: the server's kit is newer than the fetched one
         toml.write_text(original.replace("svm_loss_naive: loss at W = 0 is C - 1", "svm_loss_naive: loss at W = 0"))
-        stale = runner.invoke(main, ["check", "svm", str(work / "linear_svm.py"), "--seed", "3"])
+        stale = runner.invoke(main, ["check", "svm", str(broken)])
         assert stale.exit_code == 0 and "the server has a newer kit of svm" in stale.output, stale.output
+        assert "line 1" in stale.output
     finally:
         toml.write_text(original)
 
@@ -305,14 +308,16 @@ def test_check_offline_neither_fails_nor_hangs_when_the_server_does_not_answer(t
     try:
         kits.install_kit(kits.build_kit(get_assignment("svm")), tmp_path / "kits", server=server)
         runner = _runner(tmp_path, server, "some-token")
+        broken = tmp_path / "linear_svm.py"
+        broken.write_text("def svm_loss_naive(W, X, y, reg)\n    return 0\n")  # the check itself is instant
         started = time.monotonic()
-        result = runner.invoke(main, ["check", "svm", str(SUBMISSIONS / "svm" / "correct_loops.py"), "--seed", "1"])
+        result = runner.invoke(main, ["check", "svm", str(broken)])
         elapsed = time.monotonic() - started
     finally:
         silent.close()
     assert result.exit_code == 0, result.output
-    assert "Score: 13 / 13" in result.output and "newer" not in result.output
-    assert elapsed < 10, elapsed
+    assert "line 1" in result.output and "newer" not in result.output
+    assert elapsed < 5, elapsed  # the question to the server gives up after 2 s
     # An altered kit folder is refused, not run.
     (tmp_path / "kits" / "svm" / "tests.py").write_text("raise SystemExit('x')\n")
     altered = runner.invoke(main, ["check", "svm", str(SUBMISSIONS / "svm" / "correct_loops.py")])
@@ -326,8 +331,11 @@ def test_kit_build_writes_the_zips_check_accepts(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["softmax.zip", "svm.zip"]
     version = json.loads(zipfile.ZipFile(tmp_path / "out" / "svm.zip").read("svm/kit.json"))["version"]
     assert f"version {version}" in built.output
+    assert kits.read_kit((tmp_path / "out" / "svm.zip").read_bytes(), "svm").version == version
+    broken = tmp_path / "linear_svm.py"
+    broken.write_text("def svm_loss_naive(W, X, y, reg)\n    return 0\n")
     result = _runner(tmp_path, "http://127.0.0.1:9", "").invoke(
-        main, ["check", "svm", str(SUBMISSIONS / "svm" / "bug_half_reg.py"), "--kit", str(tmp_path / "out" / "svm.zip")])
+        main, ["check", "svm", str(broken), "--kit", str(tmp_path / "out" / "svm.zip")])
     assert result.exit_code == 0 and f"kit {version[:12]})" in result.output, result.output
     wrong = _runner(tmp_path, "http://127.0.0.1:9", "").invoke(
         main, ["check", "softmax", str(SUBMISSIONS / "svm" / "bug_half_reg.py"), "--kit", str(tmp_path / "out" / "svm.zip")])
@@ -337,9 +345,10 @@ def test_kit_build_writes_the_zips_check_accepts(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the same verdicts
 
 
-# A full grading (every test, the reference, the catalogue, one memo for the run) for svm and fc_net; for the
-# two-layer net, whose full grading trains on the digits (8 s), the grading mode on its public tests.
-PARITY = [("svm", "bug_half_reg", True), ("fc_net", "bug_relu_inplace", True), ("two_layer_net", "bug_half_reg", False)]
+# A full grading (every test, the reference, the catalogue, one memo for the run) of a 2017 file and of the
+# 2021+ package with its provided file. (The two-layer net's public checks give the same verdicts too, measured
+# on bug_half_reg with the grading mode on its public tests: 5 s more, so not in the suite's budget.)
+PARITY = [("svm", "bug_half_reg", True), ("fc_net", "bug_relu_inplace", True)]
 
 
 @pytest.mark.parametrize("assignment,name,full", PARITY)
