@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import pytest
 from click.testing import CliRunner
 
-from conftest import FILES, SUBMISSIONS, fixture_files
+from conftest import SUBMISSIONS, fixture_files
 from grader import kits
 from grader.cli import main
 from service_fixtures import ROOT, People, free_port, make_app, make_course
