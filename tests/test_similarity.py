@@ -382,6 +382,7 @@ def test_the_side_by_side_view_highlights_and_escapes(course, prof):
     assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
     assert html.count("<mark>") > 5 and 'id="a-L1"' in html and 'id="b-L1"' in html
     assert re.search(r'Matching lines in A: <a href="#a-L\d+">', html)
+    assert f'href="/submissions/{course.ids["hacker"]}"' in html  # each side links to the submission's page
     assert "Content-Security-Policy" in response.headers
 
     public = prof.get(f"/instructor/similarity/svm/compare/{course.ids['mallory']}/public:github_user/linear_svm.py")
