@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -202,6 +203,7 @@ def build_kit(assignment: Any) -> Kit:
 
 
 _cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], Kit] = {}
+_cache_lock = threading.Lock()  # the web server answers requests in threads
 
 
 def cached_kit(assignment: Any) -> Kit:
@@ -210,12 +212,14 @@ def cached_kit(assignment: Any) -> Kit:
     stamp = tuple(sorted((str(p.relative_to(root)), (s := p.stat()).st_mtime_ns, s.st_size)
                          for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
     key = (str(root), stamp)
-    kit = _cache.get(key)
+    with _cache_lock:
+        kit = _cache.get(key)
     if kit is None:
         kit = build_kit(assignment)
-        for old in [k for k in _cache if k[0] == str(root)]:
-            del _cache[old]
-        _cache[key] = kit
+        with _cache_lock:
+            for old in [k for k in _cache if k[0] == str(root)]:
+                del _cache[old]
+            _cache[key] = kit
     return kit
 
 
