@@ -362,9 +362,18 @@ def tokens_create_cmd(email: str, days: float | None, label: str) -> None:
         click.echo(token)
 
 
-@click.group("gradebook")
-def gradebook_group() -> None:
+@click.group("gradebook", invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "canvas"]), default=None,
+              help="Export to stdout in this format: `grader gradebook --format canvas` is "
+                   "`grader gradebook export --format canvas`.")
+@click.pass_context
+def gradebook_group(ctx: click.Context, fmt: str | None) -> None:
     """The gradebook."""
+    if ctx.invoked_subcommand is None:
+        if fmt is None:
+            click.echo(ctx.get_help())
+            return
+        ctx.invoke(gradebook_export_cmd, csv_path=None, fmt=fmt)
 
 
 @gradebook_group.command("export")

@@ -434,6 +434,7 @@ def test_the_canvas_export_is_the_same_from_the_page_and_the_cli_and_has_canvas_
     exported = runner.invoke(main, ["gradebook", "export", "--format", "canvas"])
     assert exported.exit_code == 0, exported.output
     assert exported.stdout == body
+    assert runner.invoke(main, ["gradebook", "--format", "canvas"]).stdout == body  # the short form
     out = tmp_path / "canvas.csv"
     assert "(3 students)" in runner.invoke(main, ["gradebook", "export", "--format", "canvas", "--csv",
                                                   str(out)]).stderr
