@@ -125,19 +125,31 @@ def check(session: Session, token: str, now: datetime | None = None) -> SigninLi
 
 def redeem(session: Session, token: str, password: str, *, now: datetime | None = None) -> User:
     """Use the link: set the user's password (every other session and token of theirs ends) and return the
-    user, whom the caller signs in. Not committed; the caller commits, and a rollback leaves the link unused.
+    user, whom the caller signs in. Not committed; the caller commits, and on any error rolls back, which
+    leaves the link unused.
 
     :class:`LinkUnusable` for a link that cannot be used; :class:`Invalid` for a password the account page
     would refuse too (the link stays usable).
     """
     now = now or utcnow()
     row = _live_link(session, token, now)
-    user = row.user
-    auth.change_password(session, user, password, now=now)  # validates the password first
+    auth.change_password(session, row.user, password, now=now)  # validates the password first
+    _mark_used(session, row, now)
+    return row.user
+
+
+def consume(session: Session, token: str, *, now: datetime | None = None) -> SigninLink:
+    """Use the link without setting a password (what :func:`redeem` does besides the password; not committed)."""
+    now = now or utcnow()
+    row = _live_link(session, token, now)
+    _mark_used(session, row, now)
+    return row
+
+
+def _mark_used(session: Session, row: SigninLink, now: datetime) -> None:
     # Single use even under a race: only one UPDATE finds the link unused.
     used = session.execute(update(SigninLink).where(SigninLink.id == row.id, SigninLink.used_at.is_(None),
                                                     SigninLink.expires_at > now)
                            .values(used_at=now).execution_options(synchronize_session=False))
     if used.rowcount != 1:
         raise LinkUnusable()
-    return user
