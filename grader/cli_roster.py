@@ -22,6 +22,16 @@ def _base_url(app: object, given: str | None) -> str:
     return base
 
 
+def _writable(path: Path) -> bool:
+    """Whether ``path`` can be written, without touching it (an earlier links file stays as it is)."""
+    import os
+
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    parent = path.parent if str(path.parent) else Path(".")
+    return parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+
+
 @click.command("import")
 @click.argument("roster", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--links", "links_path", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
@@ -50,6 +60,9 @@ def import_cmd(roster: Path, links_path: Path | None, drop_missing: bool, relink
         data = roster.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {roster}: {exc.strerror or exc}", 2)
+    if links_path is not None and not dry_run and not _writable(links_path):
+        # Checked before anything is imported: links that cannot be written would be lost.
+        _fail(f"cannot write {links_path} (nothing was imported)", 2)
     with _AppSession() as (app, session):
         base = _base_url(app, base_url)
         settings = app.extensions["grader"].settings
@@ -79,10 +92,7 @@ def import_cmd(roster: Path, links_path: Path | None, drop_missing: bool, relink
     if dry_run:
         click.echo(f"dry run: nothing was changed; {len(result.links)} sign-in links would be made", err=True)
         return
-    if not result.links:
-        click.echo("no new sign-in links", err=True)
-        return
-    text = roster_service.links_csv(result.links, base)
+    text = roster_service.links_csv(result.links, base) if result.links else ""
     if links_path is not None:
         try:
             links_path.write_text(text, encoding="utf-8")
@@ -90,6 +100,10 @@ def import_cmd(roster: Path, links_path: Path | None, drop_missing: bool, relink
             # The import is committed; the links can be made again with --relink.
             _fail(f"imported, but cannot write {links_path}: {exc.strerror or exc}; run the import again with "
                   "--relink to make new links", 1)
+    if not result.links:
+        click.echo("no new sign-in links", err=True)
+        return
+    if links_path is not None:
         click.echo(f"wrote {len(result.links)} sign-in links to {links_path} (valid until "
                    f"{result.links[0].expires_at:%Y-%m-%d %H:%M} UTC; they cannot be shown again)", err=True)
     else:

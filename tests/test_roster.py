@@ -553,6 +553,9 @@ def test_the_commands_import_write_links_and_make_one_link(runner: CliRunner, tm
     no_site = runner.invoke(main, ["users", "import", str(file)])
     assert no_site.exit_code == 2 and "set GRADER_EXTERNAL_URL or pass --base-url (nothing was imported)" in \
         no_site.output
+    nowhere_to_write = runner.invoke(main, ["users", "import", str(file), "--base-url", SITE,
+                                            "--links", str(tmp_path / "no-such-folder" / "links.csv")])
+    assert nowhere_to_write.exit_code == 2 and "(nothing was imported)" in nowhere_to_write.output
     dry = runner.invoke(main, ["users", "import", str(file), "--dry-run"])
     assert dry.exit_code == 0 and "would be: added 2, updated 0, unchanged 0, dropped 0" in dry.output
     links = tmp_path / "links.csv"
