@@ -6,8 +6,9 @@ It reports; it never changes a grade. For instructors only (TAs see grades, not 
 **Computed in the background, cached in memory.** A ranking of a big class takes minutes (800 students
 whose code is largely shared: 6 minutes on a loaded 2-core machine, ``bench/bench_similarity.py``), so a
 page request never computes it: it starts a computation in a thread of the web process (one at a time per
-process, bounded by :data:`TIME_LIMIT`) and shows its progress, refreshing itself every few seconds, until
-the ranking is there. The ranking is then kept in this process's memory for its inputs (each student's
+process, bounded by :data:`TIME_LIMIT`), waits for it at most :data:`FIRST_WAIT_SECONDS` (a small class's
+ranking is shown at once), and otherwise shows its progress, reloading itself every few seconds until the
+ranking is there. The ranking is then kept in this process's memory for its inputs (each student's
 latest submission id, the starter and public solution files): a new submission makes the page compute it
 again, showing the previous ranking meanwhile, marked out of date; a computation that failed is tried
 again by a visit :data:`RETRY_FAILED_SECONDS` later. Each web process (gunicorn worker) has
@@ -21,7 +22,7 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 TIME_LIMIT = 900.0  # seconds a background ranking may take before it is abandoned with a message
 TOP = 200  # pairs kept and shown
 REFRESH_SECONDS = 2
+FIRST_WAIT_SECONDS = 2.0  # the page waits this long for a computation before showing its progress instead
 RETRY_FAILED_SECONDS = 300.0
 MAX_ID = 2**31 - 1
 
@@ -56,6 +58,7 @@ class Job:
     result: similarity.Ranking | None = None
     error: str = ""
     finished: float = 0.0
+    ended: threading.Event = field(default_factory=threading.Event)
 
 
 _lock = threading.Lock()
@@ -121,6 +124,7 @@ def _run(app: Flask, job: Job) -> None:
         with _lock:
             if job.status == "done":
                 _finished[job.key] = job
+        job.ended.set()
 
 
 def _current(assignment: catalog.CourseAssignment) -> tuple[Job | None, Job | None, str]:
@@ -168,6 +172,8 @@ def index() -> Any:
 def ranking(assignment_id: str) -> Any:
     course = _assignment(assignment_id)
     job, finished, note = _current(course)
+    if job is not None:
+        job.ended.wait(FIRST_WAIT_SECONDS)  # a small class's ranking is shown at once, without a reload
     shown = job if job is not None and job.status == "done" else finished
     running = job is not None and job.status == "running"
     failed = job if job is not None and job.status == "failed" else None
