@@ -16,11 +16,13 @@ without it these tests FAIL, they never skip.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import os
 import re
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,10 @@ from browser_fixtures import (  # noqa: F401 - fixtures are used by name
     site,
 )
 
+from browser_fixtures import _graded
+from service_fixtures import SUBMISSIONS, now
+
+from grader import auth, submissions
 from grader.models import Report, Submission
 
 
@@ -97,14 +103,14 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     assert page.locator("#live").count() == 0
     summary = page.locator(".report-summary").inner_text()
     assert "/ 33 points" in summary  # the hidden test's 2 points are not shown
-    assert "hidden (2 points, results not shown)" in summary
+    assert "hidden (2 points, not shown)" in summary
     assert page.locator("#status-badge").inner_text() == "Graded"
 
     failed = page.locator("article.test-failed")
     assert failed.count() >= 4
     first = page.locator("#test-naive_reg_known_value")
     assert "dW is missing the regularisation gradient 2*reg*W" in first.locator(".hint").inner_text()
-    assert "against the tolerance" in first.locator(".comparison").inner_text()
+    assert "tolerance 1e-7" in first.locator(".comparison").inner_text()
     table = first.locator("table.worst")
     assert table.locator("thead").inner_text().split()[:4] == ["feature", "row", "class", "column"]
     assert table.locator("tbody tr").count() == 5
@@ -112,13 +118,13 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     heatmap = first.locator("svg.heatmap")
     assert heatmap.is_visible()
     assert heatmap.get_attribute("role") == "img"
-    assert first.locator("svg.heatmap title").first.text_content() == "Heatmap of the error in dW"
+    assert first.locator("svg.heatmap title").first.text_content() == "Absolute error of each entry of dW"
     box = heatmap.bounding_box()
     assert box is not None and box["width"] > 150 and box["height"] > 150
     assert red_pixels(heatmap.screenshot()) > 500  # the error picture was drawn
 
-    hidden = page.locator("article.test-hidden")
-    assert hidden.count() == 1 and "Hidden test" in hidden.inner_text()
+    hidden = page.locator("details.test-hidden")  # folded to one line, like the passed tests
+    assert hidden.count() == 1 and "Hidden test" in hidden.text_content()
     assert hidden.locator("svg.heatmap").count() == 0
     code = page.locator("aside.code")
     assert "def svm_loss_naive(W, X, y, reg):" in code.inner_text()
@@ -164,6 +170,212 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     shoot(mobile, "student-report-phone-heatmap", full_page=False)
     phone.close()
     context.close()
+
+
+# --------------------------------------------------------------------------- the report page, laptop and phone
+
+
+def _submission_id(site: Site, name: str, assignment: str) -> int:
+    state = site.app.extensions["grader"]
+    with state.db.session() as session:
+        user = auth.find_user(session, f"{name}@example.edu")
+        return int(session.query(Submission.id).filter_by(user_id=user.id, assignment_id=assignment)
+                   .order_by(Submission.id).first()[0])
+
+
+def _stored_report(site: Site, name: str, report: dict[str, Any], fixture: str) -> int:
+    """A graded SVM submission of ``fixture`` whose stored report is ``report`` (made without the queue)."""
+    state = site.app.extensions["grader"]
+    code = (SUBMISSIONS / "svm" / f"{fixture}.py").read_bytes()
+    with state.db.session() as session:
+        user = auth.find_user(session, f"{name}@example.edu")
+        sub = submissions.submit(session, state.settings, user, "svm", [("linear_svm.py", code)], None,
+                                 now=now() - timedelta(minutes=30))
+        claim = submissions.claim(session, state.settings, sub.id, "browser-test")
+        assert claim is not None, "the running worker took the row first"
+        submissions.finish(session, claim, report)
+        return int(sub.id)
+
+
+def _reshaped(report: dict[str, Any], test_id: str, rows: int, cols: int) -> dict[str, Any]:
+    """The report with one test's error map, worst entries and column maxima over a rows x cols parameter:
+    the layout of a narrow (C = 3) and a wide heatmap, drawn from a real report's numbers."""
+    out = copy.deepcopy(report)
+    test = next(t for t in out["tests"] if t["id"] == test_id)
+    details = test["details"]
+    flat = [v for row in details["error_map"]["values"] for v in row]
+    details["error_map"] = {"values": [[flat[(r * cols + c) % len(flat)] for c in range(cols)] for r in range(rows)],
+                            "rows_per_cell": 1, "cols_per_cell": 1, "shape": [rows, cols]}
+    for k, w in enumerate(details["worst"]):
+        w["index"] = [(rows - 1 - k) % rows, (cols - 1 - 2 * k) % cols]
+    details["column_max_error"] = [max(flat)] * cols
+    return out
+
+
+def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+
+
+def _clipped(page: Any, scope: str) -> list[str]:
+    """Elements under ``scope`` whose box reaches past the window's right edge, outside the containers that
+    scroll by themselves (tables, code, pre) and the closed one-line names of passed tests (they end in an
+    ellipsis; opening the test shows the whole name)."""
+    return page.evaluate("""scope => {
+      const out = [];
+      for (const e of document.querySelectorAll(scope + ' *')) {
+        if (e.closest('.table-wrap, pre, svg, .test-folded:not([open]) .test-name')) continue;
+        const r = e.getBoundingClientRect();
+        if (r.width && r.right > window.innerWidth + 0.5) out.push(e.tagName + '.' + e.className + ' ' + r.right);
+      }
+      return out; }""", scope)
+
+
+def _side_by_side(page: Any, article: Any) -> None:
+    """At 1280 px the heatmap and the worst-entries table sit side by side, every column of the table shown."""
+    heatmap, wrap = box_of(article.locator("svg.heatmap")), article.locator("table.worst").locator("xpath=..")
+    table = box_of(wrap)
+    assert heatmap["x"] + heatmap["width"] <= table["x"], (heatmap, table)
+    assert table["y"] < heatmap["y"] + heatmap["height"] and heatmap["y"] < table["y"] + table["height"]
+    assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), "the worst-entries table needs scrolling"
+    rel = box_of(article.locator("table.worst th", has_text="rel. error"))
+    assert inside(rel, table)
+
+
+def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser: Any) -> None:
+    """Dave's SVM flips the gradient's sign: seven shown tests fail. The summary says what is wrong with each
+    function in the order to fix it, and it and the first failing test fit a 1280 x 800 screen; passed tests
+    are one line each; every section has a link; narrow and wide heatmaps sit beside their table; on a phone
+    nothing is clipped and numbers stay whole."""
+    long_id = _submission_id(site, "dave", "svm")
+    state = site.app.extensions["grader"]
+    with state.db.session() as session:
+        real = dict(session.get(Submission, long_id).latest_report.data)
+    first_failing = "naive_grad_reference_noreg"
+    narrow_id = _stored_report(site, "dave", _reshaped(real, first_failing, 30, 3), "bug_grad_sign")
+    wide_id = _stored_report(site, "dave", _reshaped(real, first_failing, 10, 64), "bug_grad_sign")
+    loop_id = _graded(site.app, site.course, "dave", "svm", "bug_vectorized_loop", 0.01)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, site, "dave")
+    page.goto(site.url(f"/submissions/{long_id}"))
+    assert no_horizontal_scroll(page)
+    failing = page.locator("#failing article.test")
+    assert failing.count() >= 6
+    summary, first = page.locator("#summary"), failing.first
+    fix = page.locator("ol.fix-order > li")
+    assert fix.count() == 2  # one line per function
+    assert fix.nth(0).inner_text().startswith("Fix first: svm_loss_naive (")
+    assert "svm_loss_vectorized" in fix.nth(1).inner_text()
+    # The first failing test shown is the one to fix first, and the summary links to it.
+    assert fix.nth(0).locator("a.fix-message").get_attribute("href") == f"#{first.get_attribute('id')}"
+    assert first.get_attribute("id") == f"test-{first_failing}"
+    # Done when: the summary and the first failing test fit one laptop screen.
+    for what in (summary, first):
+        b = box_of(what)
+        assert b["y"] + b["height"] <= 800, f"{what} ends {b['y'] + b['height']:.0f} px down"
+    shoot(page, "report-long-laptop", full_page=False)
+    # Passed tests: one line each, closed; the keyboard opens one.
+    passed = page.locator("#passed details.test-passed")
+    counts = re.match(r"(\d+) passed · (\d+) failed · 1 hidden", page.locator("#summary .counts").inner_text())
+    assert counts is not None and int(counts.group(2)) == failing.count() >= 6
+    assert passed.count() == int(counts.group(1)) == 20 - 1 - failing.count()
+    heights = passed.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
+    assert max(heights) < 40, heights
+    passed.first.locator("summary").focus()
+    page.keyboard.press("Enter")
+    assert passed.first.get_attribute("open") is not None
+    # Every section has a stable id and a visible link to it.
+    for section in ("fix-order", "fn-svm_loss_naive", "fn-svm_loss_vectorized", f"test-{first_failing}", "passed"):
+        link = page.locator(f"#{section} a.anchor[href='#{section}']").first
+        assert link.is_visible(), section
+    # The heatmap names what it colours, as the caption and the table title do.
+    texts = first.locator("svg.heatmap text").all_text_contents()
+    assert ["absolute", "error"] == [t for t in texts if t in ("absolute", "error")]
+    assert "absolute error |yours − expected|" in first.locator(".heatmap-caption").inner_text()
+    assert "by relative error" in first.locator(".table-title").inner_text()
+    _side_by_side(page, first)
+    for sub_id, shape in ((narrow_id, "narrow"), (wide_id, "wide")):
+        page.goto(site.url(f"/submissions/{sub_id}"))
+        _side_by_side(page, page.locator(f"#test-{first_failing}"))
+        assert no_horizontal_scroll(page)
+        page.locator(f"#test-{first_failing}").scroll_into_view_if_needed()
+        shoot(page, f"report-heatmap-{shape}", full_page=False)
+
+    # A message that names lines of the code links to them, and the code panel marks them.
+    page.goto(site.url(f"/submissions/{loop_id}"))
+    loops = page.locator("#test-vectorized_no_loops")
+    link = loops.locator("a.code-ref").first
+    target = link.get_attribute("href")
+    line = int(re.search(r"-L(\d+)$", target).group(1))
+    assert link.inner_text() == f"line {line}"
+    marked = page.locator("aside.code .line-flagged")
+    assert marked.count() >= 1 and page.locator(f"aside.code {target}").get_attribute("class") == "line line-flagged"
+    assert page.locator("aside.code .flagged-lines").inner_text().startswith("Lines the report names: line ")
+    link.click()
+    page.wait_for_url(re.compile(re.escape(target) + "$"))
+    code, line_box = box_of(page.locator("aside.code pre.code-view")), page.locator(target).bounding_box()
+    assert code["y"] - page.evaluate("scrollY") <= line_box["y"] <= code["y"] - page.evaluate("scrollY") + code["height"]
+    shoot(page, "report-code-line", full_page=False)
+
+    # The short report: every test passed, nothing but one line each.
+    bob = browser.new_context(viewport={"width": 1280, "height": 800})
+    short = bob.new_page()
+    log_in(short, site, "bob")
+    short.goto(site.url(f"/submissions/{_submission_id(site, 'bob', 'svm')}"))
+    assert short.locator("#summary .all-passed").inner_text() == "Every shown test passed."
+    assert short.locator("#failing").count() == 0
+    assert short.locator("details.test-passed").count() == 19
+    assert short.evaluate("document.documentElement.scrollHeight") < 1800
+    shoot(short, "report-short-laptop")
+
+    # The score history on the assignment page: a chart with axes whose labels never overlap.
+    page.goto(site.url("/assignments/svm"))
+    chart = page.locator("svg.history")
+    assert chart.get_attribute("role") == "img"
+    assert chart.locator("desc").text_content().startswith("4 submissions, oldest first;")
+    labels = [box_of(chart.locator("text").nth(k)) for k in range(chart.locator("text").count())]
+    for k, a in enumerate(labels):
+        for b in labels[k + 1:]:
+            assert not _overlaps(a, b), (a, b)
+    assert chart.locator("text.x-tick").all_text_contents() == ["1", "2", "3", "4"]
+    assert errors == [], errors
+    context.close()
+
+    # A phone: nothing clipped, tables scroll in their own box, numbers whole.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                device_scale_factor=1)
+    mobile = phone.new_page()
+    log_in(mobile, site, "dave")
+    for sub_id in (long_id, wide_id):
+        mobile.goto(site.url(f"/submissions/{sub_id}"))
+        assert no_horizontal_scroll(mobile)
+        assert _clipped(mobile, "section.report") == []
+        for title in mobile.locator(".table-title").all():
+            assert box_of(title)["x"] + box_of(title)["width"] <= 390
+        numbers = mobile.locator("#failing td.num")
+        heights = numbers.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
+        assert heights and max(heights) < 30, heights  # one line each: "8.1e-4" never breaks
+        wrap = mobile.locator("#failing .worst-box .table-wrap").first
+        assert wrap.get_attribute("tabindex") == "0"  # a scrolling box the keyboard can reach
+    shoot(mobile, "report-long-phone", full_page=False)
+    mobile.locator(f"#test-{first_failing} svg.heatmap").scroll_into_view_if_needed()
+    shoot(mobile, "report-long-phone-heatmap", full_page=False)
+    short.set_viewport_size({"width": 390, "height": 844})  # bob's short report, on a phone-wide window
+    short.reload()
+    assert no_horizontal_scroll(short) and _clipped(short, "section.report") == []
+    bob.close()
+    mobile.goto(site.url("/assignments/svm"))
+    assert no_horizontal_scroll(mobile)
+    history = mobile.locator("svg.history")
+    ticks = [box_of(history.locator("text.x-tick").nth(k)) for k in range(4)]
+    assert all(not _overlaps(a, b) for a, b in zip(ticks, ticks[1:]))
+    assert min(t["height"] for t in ticks) >= 9  # readable on the phone, not shrunk to specks
+    phone.close()
 
 
 # --------------------------------------------------------------------------- the instructor
@@ -235,7 +447,7 @@ def test_an_instructor_sorts_the_gradebook_regrades_and_downloads_the_csv(site: 
     assert reports == 2 * finished  # each submission kept its first report and got a second
 
     page.goto(site.url("/instructor/assignments/svm/stats"))
-    assert page.locator("svg.chart[role=img]").is_visible()
+    assert page.locator("svg.chart[role=img]").first.is_visible()
     assert "dW is missing the regularisation gradient" in page.locator("ol.hints").inner_text() \
         or "0.5*reg" in page.locator("ol.hints").inner_text()
     shoot(page, "assignment-statistics")
@@ -243,7 +455,7 @@ def test_an_instructor_sorts_the_gradebook_regrades_and_downloads_the_csv(site: 
     page.goto(site.url("/instructor/submissions?assignment=svm&student=carol"))
     page.locator("table tbody a").first.click()
     assert "carol@example.edu" in page.locator("dl.facts").inner_text()
-    assert page.locator("article.test-hidden").count() == 0  # instructors see hidden tests' results
+    assert page.locator(".test-hidden").count() == 0  # instructors see hidden tests' results
     hidden_test = "svm_loss_vectorized: matches reference on CIFAR-10 sized inputs"
     assert page.get_by_role("heading", name=hidden_test).is_visible()
     shoot(page, "instructor-submission")
@@ -316,4 +528,3 @@ def test_a_ta_regrades_and_the_instructor_reads_it_in_the_audit_log(site: Site, 
     shoot(page, "audit-log", full_page=False)
     assert errors == [], errors
     context.close()
-

@@ -5,11 +5,14 @@ No JavaScript and nothing from the internet: each function returns one
 (``role="img"``, ``<title>`` and ``<desc>``). Every piece of text that comes
 from a report is escaped here, since the result is inserted unescaped.
 
-The heatmap draws the engine's ``details.error_map`` (the absolute error of a
-2-D parameter such as ``dW``, max-pooled to at most 64 x 64 cells) as a PNG
-embedded in the SVG, one flat block of pixels per cell, with the axes named
-after the parameter's axes (``feature row`` x ``class column``), a colour bar,
-and the worst entry outlined. A PNG keeps a 64 x 64 map at a few kilobytes
+The heatmap draws the engine's ``details.error_map`` (the absolute error
+``|yours - expected|`` of each entry of a 2-D parameter such as ``dW``,
+max-pooled to at most 64 x 64 cells) as a PNG embedded in the SVG, one flat
+block of pixels per cell, with the axes named after the parameter's axes
+(``feature row`` x ``class column``), a colour bar whose title names that
+quantity ("absolute error", as the title, the description and the page's
+caption say), and the entry with the largest relative error (the worst-entries
+table's first row) outlined. A PNG keeps a 64 x 64 map at a few kilobytes
 where 4,096 ``<rect>`` elements would weigh hundreds.
 """
 
@@ -143,7 +146,7 @@ def _scale(values: np.ndarray) -> Scale:
 
 def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row", "column"),
                 param: str | None = None, worst: Sequence[int] | None = None, uid: str = "heatmap",
-                max_side: int = 320) -> Markup | None:
+                max_side: int = 140, max_cell: int = 16) -> Markup | None:
     """The error over a parameter as an accessible SVG heatmap; None when ``error_map`` is unusable."""
     try:
         values = np.array([[_float(v) for v in row] for row in error_map["values"]], dtype=np.float64)
@@ -165,8 +168,9 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
         row_name, col_name = names[0], names[1]
     what = escape(param or "the parameter")
 
-    cw = int(min(28, max(4, max_side // cols)))
-    ch = int(min(28, max(4, max_side // rows))) if rows > 1 else 24
+    # Cells shrink to 2 px for the largest (64 x 64) maps, so the picture stays within about max_side.
+    cw = int(min(max_cell, max(2, max_side // cols)))
+    ch = int(min(max_cell, max(2, max_side // rows))) if rows > 1 else 24
     width, height = cols * cw, rows * ch
     scale = _scale(values)
     colors = _colormap(scale(values))
@@ -175,13 +179,13 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     image = np.repeat(np.repeat(np.round(colors).astype(np.uint8), ch, axis=0), cw, axis=1)
     data = base64.b64encode(png(image)).decode("ascii")
 
-    left, top, bar_gap, bar_w = (64 if row_name else 16), 8, 18, 14
+    left, top, bar_gap, bar_w = (56 if row_name else 16), 8, 14, 12
     row_ticks = _ticks(shape[0], 8) if rows > 1 else []
     col_ticks = _ticks(shape[1], 10 if cw >= 16 else 6)
-    bottom = 46
+    bottom = 40
     legend_x = left + width + bar_gap
-    total_w = legend_x + bar_w + 64
-    total_h = top + max(height, 96) + bottom + (14 if not np.all(np.isfinite(values)) else 0)
+    total_w = legend_x + bar_w + 56
+    total_h = top + max(height, 96) + bottom + (16 if not np.all(np.isfinite(values)) else 0)
     title_id, desc_id = f"{uid}-title", f"{uid}-desc"
 
     finite = values[np.isfinite(values)]
@@ -189,12 +193,18 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     r_max, c_max = np.unravel_index(int(np.argmax(np.where(np.isfinite(values), values, np.inf))), values.shape)
     wrong_cells = int(np.count_nonzero(values > 0))
     where = _location(names, [int(r_max) * per_row, int(c_max) * per_col], per_row, per_col, rows)
-    description = (f"Absolute error of {param or 'the parameter'} ({shape[0]} x {shape[1]}"
+    description = (f"Absolute error |yours - expected| of each entry of {param or 'the parameter'} "
+                   f"({shape[0]} x {shape[1]}"
                    + (f", each cell the largest of {per_row} x {per_col} entries" if per_row * per_col > 1 else "")
                    + f"): {wrong_cells} of {values.size} cells differ from the reference; "
                    f"the largest error, {fmt(float(largest))}, is at {where}.")
     if finite.size and scale.log:
         description += f" Colours run on a log scale from {fmt(scale.low)} (pale) to {fmt(scale.high)} (dark red)."
+    elif finite.size:
+        description += f" Colours run on a linear scale from 0 (pale) to {fmt(scale.high)} (dark red)."
+    if worst is not None and len(worst) >= 1:
+        description += (" The outlined cell holds the entry with the largest relative error, at "
+                        f"{_location(names, [int(k) for k in worst] if len(worst) > 1 else [0, int(worst[0])], 1, 1, rows)}.")
     if finite.size < values.size:
         description += f" {values.size - finite.size} cells are not finite (inf or nan)."
 
@@ -202,7 +212,7 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
         f'<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" role="img" '
         f'aria-labelledby="{title_id} {desc_id}" width="{total_w}" height="{total_h}" '
         f'viewBox="0 0 {total_w} {total_h}" {FONT} font-size="11">',
-        f'<title id="{title_id}">Heatmap of the error in {what}</title>',
+        f'<title id="{title_id}">Absolute error of each entry of {what}</title>',
         f'<desc id="{desc_id}">{escape(description)}</desc>',
         f'<rect x="{left - 0.5}" y="{top - 0.5}" width="{width + 1}" height="{height + 1}" fill="none" '
         f'stroke="#57606a"/>',
@@ -218,7 +228,7 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
         x = left + (j + 0.5) / per_col * cw
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + height}" y2="{top + height + 4}" stroke="#57606a"/>')
         out.append(f'<text x="{x:.1f}" y="{top + height + 15}" text-anchor="middle" fill="#24292f">{j}</text>')
-    out.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 34}" text-anchor="middle" fill="#24292f" '
+    out.append(f'<text x="{left + width / 2:.1f}" y="{top + height + 31}" text-anchor="middle" fill="#24292f" '
                f'font-size="12" font-weight="600">{escape(col_name)}</text>')
     if row_name:
         cy = top + height / 2
@@ -249,13 +259,18 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
         out.append(f'<line x1="{legend_x + bar_w}" x2="{legend_x + bar_w + 4}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'stroke="#57606a"/>')
         out.append(f'<text x="{legend_x + bar_w + 6}" y="{y + 3.5:.1f}" fill="#24292f">{escape(fmt(value))}</text>')
-    out.append(f'<text x="{legend_x - 2}" y="{top + bar_h + 16}" fill="#57606a" font-size="10">'
-               f'|error|{" (log)" if scale.log else ""}</text>')
+    # The bar's title names the quantity the colours show, as the caption and the description do.
+    out.append(f'<text x="{legend_x - 4}" y="{top + bar_h + 14}" fill="#24292f" font-size="10.5" font-weight="600">'
+               f'absolute</text>')
+    out.append(f'<text x="{legend_x - 4}" y="{top + bar_h + 25}" fill="#24292f" font-size="10.5" font-weight="600">'
+               f'error</text>')
+    out.append(f'<text x="{legend_x - 4}" y="{top + bar_h + 36}" fill="#57606a" font-size="10">'
+               f'{"log scale" if scale.log else "linear"}</text>')
     if not np.all(np.isfinite(values)):
         # Non-finite entries (inf, NaN) are drawn in the darkest colour; say so rather than stretch the scale.
-        out.append(f'<rect x="{legend_x}" y="{top + bar_h + 24}" width="{bar_w}" height="10" '
+        out.append(f'<rect x="{legend_x}" y="{top + bar_h + 42}" width="{bar_w}" height="10" '
                    f'fill="{_hex(_COLORS[-1])}"/>')
-        out.append(f'<text x="{legend_x + bar_w + 6}" y="{top + bar_h + 33}" fill="#24292f">inf / nan</text>')
+        out.append(f'<text x="{legend_x + bar_w + 6}" y="{top + bar_h + 51}" fill="#24292f">inf / nan</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -308,40 +323,76 @@ class Point:
     percent: float | None  # None: not graded (error, queued)
 
 
-def history_svg(points: Sequence[Point], *, title: str, uid: str = "history") -> Markup | None:
-    """The scores of successive submissions (oldest left) as a line with dots; None for fewer than two."""
-    graded = [(k, p) for k, p in enumerate(points) if p.percent is not None]
-    if len(graded) < 2:
+def history_ticks(count: int, plot_w: float, min_gap: float = 30.0) -> list[int]:
+    """Submission numbers (1-based) to label on an x axis of ``count`` evenly spaced submissions
+    ``plot_w`` pixels wide: 1 and multiples of a round step, never closer than ``min_gap`` pixels."""
+    if count <= 1:
+        return [1] if count == 1 else []
+    per = plot_w / (count - 1)
+    step = next(m * 10 ** e for e in range(6) for m in (1, 2, 5) if m * 10 ** e * per >= min_gap)
+    ticks = [k for k in range(step, count + 1, step)]
+    if not ticks or (ticks[0] - 1) * per >= min_gap:
+        ticks.insert(0, 1)
+    return ticks
+
+
+def history_svg(points: Sequence[Point], *, title: str, uid: str = "history", width: int = 420) -> Markup | None:
+    """The scores of successive submissions (oldest left) as a line chart with axes: the score in % of the
+    points (0 to 100) up, the submission's number (1 = the first) across; submissions that were not graded
+    are marked on the axis. None when none was graded."""
+    graded = [(k, p.percent) for k, p in enumerate(points) if p.percent is not None]
+    if not graded:
         return None
-    top, left, right, bottom, plot_h = 12, 40, 16, 28, 120
-    step = 36 if len(points) <= 20 else max(8, 720 // len(points))
-    width = left + right + step * (len(points) - 1) + 8
+    n = len(points)
+    top, left, right, bottom, plot_h = 14, 52, 18, 46, 140
+    plot_w = width - left - right
     height = top + plot_h + bottom
 
-    def xy(k: int, pct: float) -> tuple[float, float]:
-        return left + 4 + k * step, top + plot_h * (1 - pct / 100)
+    def x_of(k: int) -> float:
+        return left + (plot_w / 2 if n == 1 else plot_w * k / (n - 1))
 
-    best = max(p.percent for _, p in graded if p.percent is not None)
-    last = graded[-1][1].percent
-    desc = (f"{len(graded)} graded submissions, oldest first; best {best:.0f}%, latest {last:.0f}% "
-            "of the points shown.")
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+    def y_of(pct: float) -> float:
+        return top + plot_h * (1 - max(0.0, min(100.0, pct)) / 100)
+
+    best_k, best = max(graded, key=lambda kp: (kp[1], -kp[0]))
+    last = graded[-1][1]
+    missing = n - len(graded)
+    desc = (f"{n} submission{'s' if n != 1 else ''}, oldest first; "
+            + (f"the first scored {graded[0][1]:.0f}%, " if len(graded) > 1 else "")
+            + f"the best {best:.0f}% (submission {best_k + 1}), the latest graded {last:.0f}% of the points shown"
+            + (f"; {missing} not graded" if missing else "") + ".")
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart history" role="img" '
            f'aria-labelledby="{uid}-title {uid}-desc" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" {FONT} font-size="11">',
+           f'viewBox="0 0 {width} {height}" {FONT} font-size="12">',
            f'<title id="{uid}-title">{escape(title)}</title><desc id="{uid}-desc">{escape(desc)}</desc>']
-    for pct in (0, 50, 100):
-        y = top + plot_h * (1 - pct / 100)
-        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" stroke="#d0d7de"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 3.5}" text-anchor="end" fill="#57606a">{pct}%</text>')
-    path = " ".join(f"{'M' if n == 0 else 'L'}{xy(k, p.percent or 0)[0]:.1f},{xy(k, p.percent or 0)[1]:.1f}"
-                    for n, (k, p) in enumerate(graded))
-    out.append(f'<path d="{path}" fill="none" stroke="#0b57d0" stroke-width="2"/>')
-    for k, p in graded:
-        x, y = xy(k, p.percent or 0)
-        out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#0b57d0"><title>{escape(p.label)}: '
-                   f'{p.percent:.0f}%</title></circle>')
-    out.append(f'<text x="{left}" y="{height - 8}" fill="#57606a">oldest</text>')
-    out.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#57606a">latest</text>')
+    for pct in (0, 25, 50, 75, 100):
+        y = y_of(pct)
+        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'stroke="{"#57606a" if pct == 0 else "#d0d7de"}"/>')
+        out.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#24292f">{pct}%</text>')
+    for k in history_ticks(n, plot_w):
+        x = x_of(k - 1)
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#57606a"/>')
+        out.append(f'<text class="x-tick" x="{x:.1f}" y="{top + plot_h + 17}" text-anchor="middle" fill="#24292f">'
+                   f'{k}</text>')
+    out.append(f'<text class="axis-title" x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+               f'fill="#24292f">submission (1 = your first)</text>')
+    cy = top + plot_h / 2
+    out.append(f'<text class="axis-title" x="14" y="{cy:.1f}" text-anchor="middle" fill="#24292f" '
+               f'transform="rotate(-90 14 {cy:.1f})">score</text>')
+    if len(graded) > 1:
+        path = " ".join(f"{'M' if m == 0 else 'L'}{x_of(k):.1f},{y_of(pct):.1f}" for m, (k, pct) in enumerate(graded))
+        out.append(f'<path d="{path}" fill="none" stroke="#0b57d0" stroke-width="2"/>')
+    radius = 4 if n <= 25 else 3
+    for k, p in enumerate(points):
+        x = x_of(k)
+        if p.percent is None:
+            out.append(f'<path d="M{x - 3:.1f},{top + plot_h - 3} l6,6 m0,-6 l-6,6" stroke="#57606a" stroke-width="1.5">'
+                       f'<title>Submission {k + 1} ({escape(p.label)}): not graded</title></path>')
+            continue
+        out.append(f'<circle cx="{x:.1f}" cy="{y_of(p.percent):.1f}" r="{radius}" '
+                   f'fill="{"#1a7f37" if k == best_k else "#0b57d0"}"><title>Submission {k + 1} ({escape(p.label)}): '
+                   f'{p.percent:.0f}%{" (best)" if k == best_k else ""}</title></circle>')
     out.append("</svg>")
     return Markup("".join(out))
 
