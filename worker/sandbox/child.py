@@ -23,6 +23,7 @@ import io
 import linecache
 import os
 import random
+import socket
 import sys
 import traceback
 import types
@@ -76,10 +77,10 @@ class Child:
     def serve(self) -> None:
         # "Ready": everything before this line is the sandbox's setup; a death before it is the
         # sandbox's failure, a death after it is the student's.
-        protocol.write_frame(self.wfd, protocol.encode_frame({"seq": 0, "ok": True, "hello": True}, []))
+        self.send(protocol.encode_frame({"seq": 0, "ok": True, "hello": True}, []))
         while True:
             try:
-                body = protocol.read_frame_blocking(self.rfd, MAX_REQUEST_BYTES)
+                body = self.receive()
             except EOFError:
                 return
             header, arrays = protocol.decode_frame(body, MAX_REQUEST_BYTES)
@@ -97,7 +98,14 @@ class Child:
                     answer["error"]["missing"] = self.missing
             answer["nonce"] = header.get("nonce")
             _flush_std()
-            protocol.write_frame(self.wfd, protocol.encode_frame(answer, out_arrays))
+            self.send(protocol.encode_frame(answer, out_arrays))
+
+    def receive(self) -> bytes:
+        """The next request's frame body; EOFError when the trusted side closed the channel."""
+        return protocol.read_frame_blocking(self.rfd, MAX_REQUEST_BYTES)
+
+    def send(self, frame: bytes) -> None:
+        protocol.write_frame(self.wfd, frame)
 
     def describe(self, exc: BaseException) -> dict[str, Any]:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in self.filenames]
@@ -245,6 +253,48 @@ class Child:
         random.seed(header["seed"])
 
 
+class SocketChild(Child):
+    """The same runtime over one connected socket instead of two pipes: the portable launcher's channel
+    (``portable.py``; Windows has ``select`` only for sockets, and no ``pass_fds``). The frames and
+    their limits are those of the pipes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(-1, -1)
+        self.sock = sock
+
+    def receive(self) -> bytes:
+        (n,) = protocol.LENGTH_PREFIX.unpack(self._recv_exact(protocol.LENGTH_PREFIX.size))
+        if n > MAX_REQUEST_BYTES:
+            raise protocol.ProtocolError("frame too large")
+        return self._recv_exact(n)
+
+    def _recv_exact(self, n: int) -> bytes:
+        chunks = []
+        while n:
+            try:
+                chunk = self.sock.recv(min(n, 1 << 20))
+            except (ConnectionResetError, ConnectionAbortedError):
+                chunk = b""
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def send(self, frame: bytes) -> None:
+        self.sock.sendall(frame)
+
+
+def connect_back(port: int, token: str, timeout: float = 15.0) -> socket.socket:
+    """Connect to the trusted side listening on the loopback interface and prove who we are with the
+    one-time token it gave us (``portable.py`` closes any connection that does not start with it)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small answers go out at once
+    sock.sendall(token.encode("ascii"))
+    sock.settimeout(None)  # blocking: the trusted side keeps the deadlines
+    return sock
+
+
 class _Discard(io.TextIOBase):
     """A text sink that keeps nothing (no descriptor needed)."""
 
@@ -290,9 +340,27 @@ def prepare_process(limits: dict[str, int]) -> None:
     install_compat_shims()
 
 
+TOKEN_VARIABLE = "GRADER_CHANNEL_TOKEN"  # portable.py: the one-time token, passed in the environment
+
+
 def main() -> None:  # pragma: no cover - runs in the child process
+    """``child.py RFD WFD [LIMITS]``: serve over two inherited pipes; ``child.py --connect PORT [LIMITS]``:
+    connect back to the trusted side on 127.0.0.1:PORT with the token of ``$GRADER_CHANNEL_TOKEN``."""
     import json
 
+    if sys.argv[1] == "--connect":
+        # Taken out of the environment before any student code runs (nothing the code starts inherits it).
+        token = os.environ.pop(TOKEN_VARIABLE, "")
+        port = int(sys.argv[2])
+        limits = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+        prepare_process(limits)
+        try:
+            sock = connect_back(port, token)
+        except OSError as exc:
+            os.write(2, f"grader runtime could not connect to the grader: {exc}\n".encode("utf-8", "replace"))
+            os._exit(RUNTIME_CRASHED)
+        _serve_or_report(SocketChild(sock))
+        return
     rfd, wfd = int(sys.argv[1]), int(sys.argv[2])
     limits = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     prepare_process(limits)
@@ -306,8 +374,12 @@ def serve_or_report(rfd: int, wfd: int) -> None:
     """Serve until the trusted side closes the channel (exit 0); if the runtime's own loop fails (a
     request it cannot read, an answer it cannot write: most often because the student replaced part of
     it), say so on stderr and exit with :data:`RUNTIME_CRASHED`, never with 0."""
+    _serve_or_report(Child(rfd, wfd))
+
+
+def _serve_or_report(child: Child) -> None:
     try:
-        Child(rfd, wfd).serve()
+        child.serve()
     except BaseException as exc:  # noqa: BLE001
         try:
             os.write(2, f"grader runtime failed: {type(exc).__name__}\n".encode())

@@ -93,6 +93,16 @@ class StudentOutputFlood(StudentError):
     kind = "output"
 
 
+WINDOWS_CRASHES = {
+    0xC0000005: "an access violation (segmentation fault)",
+    0xC00000FD: "a stack overflow (too deep a recursion?)",
+    0xC0000409: "a stack buffer overrun or a fast fail (aborted)",
+    0xC0000017: "no memory left",
+    0xC000001D: "an illegal instruction",
+    0xC0000094: "an integer division by zero",
+}
+
+
 def describe_exit(returncode: int | None) -> str:
     if returncode is None:
         return "stopped answering"
@@ -111,6 +121,8 @@ def describe_exit(returncode: int | None) -> str:
             "SIGSYS": " (a forbidden system call)",
         }.get(name, "")
         return f"crashed with signal {sig} {name}{extra}"
+    if returncode in WINDOWS_CRASHES:  # an exception status (NTSTATUS) as Windows reports a crashed process
+        return f"crashed with {WINDOWS_CRASHES[returncode]} (exit status {returncode:#010x})"
     if returncode == RUNTIME_CRASHED:
         return ("stopped because the grader's runtime inside the sandbox failed (the code most likely replaced "
                 "or broke part of it, e.g. sys.stdout, numpy or the channel)")
@@ -198,6 +210,64 @@ class _OutputCollector(threading.Thread):
         self.join(timeout)
 
 
+class _BlockingOutputCollector(threading.Thread):
+    """Drains one child's stdout/stderr pipe with plain blocking reads: no ``select`` (which Windows has
+    only for sockets), for handles that say ``blocking_output`` (the portable launcher's).
+
+    It owns the pipe's read end and stops at end of file, which comes once the job (and whatever it
+    started that shares the pipe) has exited; :meth:`settle` waits for that at most ``timeout`` seconds.
+    """
+
+    def __init__(self, fd: int, buffer: _OutputBuffer):
+        super().__init__(daemon=True, name="student-output")
+        self.fd = fd
+        self.buffer = buffer
+
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    data = os.read(self.fd, 1 << 16)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.buffer.add(data)
+        finally:
+            os.close(self.fd)
+
+    def settle(self, timeout: float = 2.0) -> None:
+        self.join(timeout)
+
+
+class _PipeChannel:
+    """The channel over the job's two pipes (requests in, answers out), multiplexed with ``select``:
+    the hardened launcher's and the POSIX subprocess launcher's. A handle may bring its own channel
+    with the same four methods instead (``handle.channel``: the portable launcher's socket)."""
+
+    def __init__(self, request_fd: int, response_fd: int):
+        self.request_fd = request_fd
+        self.response_fd = response_fd
+
+    def readable(self, timeout: float) -> bool:
+        readable, _, _ = select.select([self.response_fd], [], [], timeout)
+        return bool(readable)
+
+    def read(self, n: int) -> bytes:
+        """At most ``n`` bytes (b"" at end of file); raises OSError as ``os.read`` does."""
+        return os.read(self.response_fd, n)
+
+    def writable(self, timeout: float) -> bool:
+        _, writable, _ = select.select([], [self.request_fd], [], timeout)
+        return bool(writable)
+
+    def write(self, data: memoryview) -> int:
+        """Bytes written; raises BrokenPipeError once the job is gone."""
+        return os.write(self.request_fd, data)
+
+
 def scrub(text: str, limit: int = 20_000) -> str:
     """A message from the child, safe to show: the boundary's one sanitiser (see ``sanitize.py``)."""
     return safe_text(text, limit)
@@ -214,7 +284,8 @@ class StudentProcess:
         self.limits = limits
         self.modules = modules
         self.child: ChildHandle | None = None
-        self.output: _OutputCollector | None = None
+        self.channel: Any = None  # the child's channel: handle.channel, or a _PipeChannel over its pipes
+        self.output: _OutputCollector | _BlockingOutputCollector | None = None
         self._output = _OutputBuffer(limits.output_bytes, limits.output_stop_bytes, self._flooded)
         self.flood_error: StudentOutputFlood | None = None
         self.tampered: StudentTampered | None = None
@@ -261,7 +332,11 @@ class StudentProcess:
         child = self.launcher.spawn(self.limits)
         with self._child_lock:
             self.child = child
-        self.output = _OutputCollector(self.child.output_fd, self._output)
+        self.channel = getattr(child, "channel", None) or _PipeChannel(child.request_fd, child.response_fd)
+        if getattr(child, "blocking_output", False):
+            self.output = _BlockingOutputCollector(child.output_fd, self._output)
+        else:
+            self.output = _OutputCollector(child.output_fd, self._output)
         self.output.start()
         self._await_ready(output_before)
         try:
@@ -472,12 +547,10 @@ class StudentProcess:
     def _unsolicited(self, during: str, after: bool) -> None:
         """Exactly one answer per request: any byte on the answer pipe now is a frame nobody asked for."""
         assert self.child is not None
-        fd = self.child.response_fd
-        readable, _, _ = select.select([fd], [], [], 0)
-        if not readable:
+        if not self.channel.readable(0):
             return
         try:
-            data = os.read(fd, 1)
+            data = self.channel.read(1)
         except OSError:
             return
         if not data:
@@ -542,17 +615,16 @@ class StudentProcess:
 
     def _send(self, frame: bytes, deadline: float, during: str) -> None:
         assert self.child is not None
-        fd = self.child.request_fd
+        channel = self.channel
         view = memoryview(frame)
         while view:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._timeout(during)
-            _, writable, _ = select.select([], [fd], [], remaining)
-            if not writable:
+            if not channel.writable(remaining):
                 continue
             try:
-                n = os.write(fd, view[: 1 << 16])
+                n = channel.write(view[: 1 << 16])
             except BrokenPipeError:
                 self._died(during)
             view = view[n:]
@@ -573,17 +645,16 @@ class StudentProcess:
 
     def _read_exact(self, n: int, deadline: float, during: str) -> bytes:
         assert self.child is not None
-        fd = self.child.response_fd
+        channel = self.channel
         chunks: list[bytes] = []
         while n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._timeout(during)
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
+            if not channel.readable(remaining):
                 continue
             try:
-                chunk = os.read(fd, min(n, 1 << 20))
+                chunk = channel.read(min(n, 1 << 20))
             except OSError as exc:
                 if exc.errno == errno.EINTR:
                     continue
