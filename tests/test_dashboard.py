@@ -579,7 +579,7 @@ def test_statistics_show_the_histogram_failing_tests_and_hints(app, people):
     assert 'role="img"' in html and "Counted scores on Multiclass SVM" in html
     assert "svm_loss_naive: gradient matches reference with regularisation" in html
     assert "dW is missing the regularisation gradient 2*reg*W" in html
-    assert re.search(r"<dt>With a graded submission</dt><dd>2</dd>", html)
+    assert re.search(r"<dt>With a counted submission</dt><dd>2</dd>", html)
 
 
 def test_instructors_see_every_submission_with_filters(app, people, alice_graded):
@@ -698,7 +698,7 @@ def test_the_statistics_histogram_puts_each_score_in_its_band(tmp_path):
     titles = [r.find(f"{ns}title").text for r in chart.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
     assert [int(t.rsplit(": ", 1)[1]) for t in titles] == expected
     assert sum(expected) == len(scores)
-    assert re.search(r"<dt>With a graded submission</dt><dd>7</dd>", html)
+    assert re.search(r"<dt>With a counted submission</dt><dd>7</dd>", html)
 
 
 def _scored_report(score: float) -> dict[str, Any]:
