@@ -35,6 +35,8 @@ def audit_cmd(action: str | None, limit: int, as_json: bool) -> None:
     with _AppSession() as (_app, session):
         rows = audit.entries(session, limit=limit, action=action)
         known = audit.actions(session) if not rows and action else []
+        if rows and not as_json:
+            click.echo(f"{'WHEN (UTC)':20}  {'WHO':30}  {'ACTION':14}  TARGET (DETAILS)")
         for entry in rows:
             if as_json:
                 click.echo(json.dumps({"at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,

@@ -255,8 +255,9 @@ def test_the_audit_command_prints_filters_limits_and_writes_json(course):
     assert empty.exit_code == 0 and "no audit entries" in empty.output
     _fill(app, 7)
     text = runner.invoke(main, ["audit", "--limit", "3"])
-    lines = text.output.splitlines()
-    assert text.exit_code == 0 and len(lines) == 3
+    header, *lines = text.output.splitlines()
+    assert text.exit_code == 0 and len(lines) == 3 and header.split() == ["WHEN", "(UTC)", "WHO", "ACTION", "TARGET",
+                                                                          "(DETAILS)"]
     assert "target 6" in lines[0] and "target 4" in lines[2] and "student → ta; note: n6" in lines[0]
     assert "prof@example.edu" in lines[0] and " role.change " in lines[0]
     as_json = runner.invoke(main, ["audit", "--action", "regrade", "--json"])
