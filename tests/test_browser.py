@@ -130,15 +130,16 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     assert "def svm_loss_naive(W, X, y, reg):" in code.inner_text()
 
     page.evaluate("window.scrollTo(0, 0)")  # the code panel is sticky: a scrolled page would shift it
-    # The README's picture (the clip below) must show what its caption promises: the score, the first failing
-    # test with its hint, its measured error against the tolerance, the worst entries and the heatmap, and the
-    # student's code beside the report.
-    # The picture ends below the worst entries' table; it must stay a picture, not a scroll (at most 2,000 px).
-    worst_box = box_of(table)
-    clip = {"x": 0, "y": 0, "width": 1280, "height": round(worst_box["y"] + worst_box["height"] + 20)}
+    # The README's picture (the clip below) must show what its caption promises: the score, what to fix first,
+    # the first failing test with its hint, its measured error against the tolerance, the worst entries and the
+    # heatmap, and the student's code beside the report.
+    # The picture ends below the first failing test; it must stay a picture, not a scroll (at most 2,000 px).
+    first_box = box_of(first)
+    clip = {"x": 0, "y": 0, "width": 1280, "height": round(first_box["y"] + first_box["height"] + 16)}
     assert clip["height"] <= 2000, f"the first failing test's details end {clip['height']} px down the page"
     report_box, code_box = box_of(page.locator("section.report")), box_of(code)
-    for what in (page.locator(".big-score"), page.locator(".report-summary"), first.locator(".hint"),
+    for what in (page.locator(".big-score"), page.locator(".report-summary"), page.locator("ol.fix-order"),
+                 first.locator(".hint"),
                  first.locator(".comparison"), table, heatmap, page.locator("aside.code .code-title")):
         assert inside(box_of(what), clip), f"{what} is outside the README's screenshot"
     assert code_box["x"] >= report_box["x"] + report_box["width"]  # beside the report, to its right
@@ -160,6 +161,7 @@ def test_a_student_hands_in_a_buggy_svm_and_reads_the_report(site: Site, browser
     log_in(mobile, site, "alice")
     mobile.goto(submission_url)
     assert no_horizontal_scroll(mobile)
+    assert _clipped(mobile, "section.report") == []
     assert mobile.locator("svg.heatmap").first.bounding_box()["width"] <= 390
     # One column: the code comes after the report, not beside it.
     phone_report, phone_code = box_of(mobile.locator("section.report")), box_of(mobile.locator("aside.code"))
@@ -242,7 +244,7 @@ def _side_by_side(page: Any, article: Any) -> None:
     assert inside(rel, table)
 
 
-def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser: Any) -> None:
+def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser: Any, artifacts: Path) -> None:
     """Dave's SVM flips the gradient's sign: seven shown tests fail. The summary says what is wrong with each
     function in the order to fix it, and it and the first failing test fit a 1280 x 800 screen; passed tests
     are one line each; every section has a link; narrow and wide heatmaps sit beside their table; on a phone
@@ -331,7 +333,7 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
     assert short.locator("#failing").count() == 0
     assert short.locator("details.test-passed").count() == 19
     assert short.evaluate("document.documentElement.scrollHeight") < 1800
-    shoot(short, "report-short-laptop")
+    shoot(short, "report-short-laptop", full_page=False)
 
     # The score history on the assignment page: a chart with axes whose labels never overlap.
     page.goto(site.url("/assignments/svm"))
@@ -343,14 +345,11 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
         for b in labels[k + 1:]:
             assert not _overlaps(a, b), (a, b)
     assert chart.locator("text.x-tick").all_text_contents() == ["1", "2", "3", "4"]
-    assert errors == [], errors
-    context.close()
+    chart.screenshot(path=str(artifacts / "score-history.png"))
 
-    # A phone: nothing clipped, tables scroll in their own box, numbers whole.
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                device_scale_factor=1)
-    mobile = phone.new_page()
-    log_in(mobile, site, "dave")
+    # A phone-wide window: nothing clipped, tables scroll in their own box, numbers whole.
+    mobile = page
+    mobile.set_viewport_size({"width": 390, "height": 844})
     for sub_id in (long_id, wide_id):
         mobile.goto(site.url(f"/submissions/{sub_id}"))
         assert no_horizontal_scroll(mobile)
@@ -362,9 +361,8 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
         assert heights and max(heights) < 30, heights  # one line each: "8.1e-4" never breaks
         wrap = mobile.locator("#failing .worst-box .table-wrap").first
         assert wrap.get_attribute("tabindex") == "0"  # a scrolling box the keyboard can reach
-    shoot(mobile, "report-long-phone", full_page=False)
     mobile.locator(f"#test-{first_failing} svg.heatmap").scroll_into_view_if_needed()
-    shoot(mobile, "report-long-phone-heatmap", full_page=False)
+    shoot(mobile, "report-wide-heatmap-phone", full_page=False)
     short.set_viewport_size({"width": 390, "height": 844})  # bob's short report, on a phone-wide window
     short.reload()
     assert no_horizontal_scroll(short) and _clipped(short, "section.report") == []
@@ -375,7 +373,8 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
     ticks = [box_of(history.locator("text.x-tick").nth(k)) for k in range(4)]
     assert all(not _overlaps(a, b) for a, b in zip(ticks, ticks[1:]))
     assert min(t["height"] for t in ticks) >= 9  # readable on the phone, not shrunk to specks
-    phone.close()
+    assert errors == [], errors
+    context.close()
 
 
 # --------------------------------------------------------------------------- the instructor

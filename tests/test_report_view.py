@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from grader.dashboard.charts import Point, heatmap_svg, history_svg, history_ticks
+from grader.dashboard.charts import Point, fmt, heatmap_svg, history_svg, history_ticks
 from grader.dashboard.report_view import (
     ASPECT_CRASH,
     ASPECT_GRADIENT,
@@ -286,6 +286,18 @@ def test_the_heatmap_names_the_quantity_it_colours_everywhere() -> None:
     assert legend == ["absolute", "error"]
     assert ">log scale</text>" in svg
     assert "relative" not in svg.split("</desc>")[1]  # the picture's own texts speak of the absolute error only
+
+
+@pytest.mark.parametrize("low", [5.3e-4, 1e-3, 2e-3, 0.05, 0.3])
+def test_the_colour_bars_labels_never_overlap(low: float) -> None:
+    """The labels of the colour bar (its ends always, round values between where they fit) are 13 px apart."""
+    error_map = {"values": [[0.535, low], [0.1, 0.2]], "shape": [2, 2]}
+    svg = str(heatmap_svg(error_map, axis_names=["row", "column"], param="dW"))
+    labels = re.findall(r'<text x="[\d.]+" y="([\d.]+)" fill="#24292f">([0-9.e-]+)</text>', svg)
+    ys = sorted(float(y) for y, _ in labels)
+    bottom = fmt(low) if 0.535 / low >= 20 else "0"  # a log scale from the smallest error, else linear from 0
+    assert {"0.535", bottom} <= {text for _, text in labels}  # both ends are labelled
+    assert all(b - a >= 13 for a, b in zip(ys, ys[1:])), labels
 
 
 @pytest.mark.parametrize("shape", [(40, 3), (64, 64), (10, 64), (1, 20)])

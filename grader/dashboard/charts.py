@@ -183,7 +183,9 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     row_ticks = _ticks(shape[0], 8) if rows > 1 else []
     col_ticks = _ticks(shape[1], 10 if cw >= 16 else 6)
     bottom = 40
-    legend_x = left + width + bar_gap
+    # A narrow map (C = 3) is narrower than its axis title: the colour bar goes beyond the title's end.
+    title_half = len(col_name) * 3.6 + 2  # half the width of the 12 px bold title, estimated generously
+    legend_x = round(left + max(width, width / 2 + title_half) + bar_gap)
     total_w = legend_x + bar_w + 56
     total_h = top + max(height, 96) + bottom + (16 if not np.all(np.isfinite(values)) else 0)
     title_id, desc_id = f"{uid}-title", f"{uid}-desc"
@@ -253,9 +255,16 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
                    f'height="{bar_h / steps + 0.6:.2f}" fill="{_hex(_colormap(np.array(t)))}"/>')
     out.append(f'<rect x="{legend_x - 0.5}" y="{top - 0.5}" width="{bar_w + 1}" height="{bar_h + 1}" fill="none" '
                f'stroke="#57606a"/>')
-    for value in scale.ticks():
-        t = float(scale(np.array([value]))[0])
-        y = top + (1 - t) * bar_h
+    ticks: list[tuple[float, float]] = []  # (value, y): the ends always, inner ones only where they fit
+    values = scale.ticks()
+    for k, value in enumerate(values):
+        y = top + (1 - float(scale(np.array([value]))[0])) * bar_h
+        ends = [top + (1 - float(scale(np.array([v]))[0])) * bar_h for v in (values[0], values[-1])]
+        if 0 < k < len(values) - 1 and (min(abs(y - e) for e in ends) < 13
+                                         or any(abs(y - y2) < 13 for _, y2 in ticks)):
+            continue
+        ticks.append((value, y))
+    for value, y in ticks:
         out.append(f'<line x1="{legend_x + bar_w}" x2="{legend_x + bar_w + 4}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'stroke="#57606a"/>')
         out.append(f'<text x="{legend_x + bar_w + 6}" y="{y + 3.5:.1f}" fill="#24292f">{escape(fmt(value))}</text>')

@@ -40,7 +40,8 @@ _SHOWN = {"error", "tolerance", "metric", "worst", "param", "axis_names", "error
           "wrong_entries", "entries", "hint", "student", "expected", "seconds", "traceback",
           # Said by the message already ("Wrong in 10 of 10 input regimes: ...", the regime in its first line),
           # or for the course staff's statistics (the catalogue's names of the mistakes; the hint says it).
-          "failed_regimes", "regime", "mistakes"}
+          "failed_regimes", "regime", "mistakes",
+          "lines"}  # the loop check's most executed lines: its message names them, linked to the code
 _LABELS = {"reg": "regularisation", "kind": "kind of failure", "exception": "exception", "shape": "your shape",
            "expected_shape": "expected shape", "final_loss": "final loss", "threshold": "threshold",
            "modified": "modified inputs", "keys": "keys", "wrong": "wrong entries", "value": "value"}

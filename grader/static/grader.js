@@ -143,7 +143,16 @@
     }, every);
   }
 
+  // A link to a folded test (a passed one, "#test-naive_loss_at_zero") opens it.
+  function openTarget() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var target = id && document.getElementById(id);
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    openTarget();
+    window.addEventListener("hashchange", openTarget);
     reloads();
     scrollers();
     localTimes();
