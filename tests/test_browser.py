@@ -360,7 +360,8 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
         heights = numbers.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
         assert heights and max(heights) < 30, heights  # one line each: "8.1e-4" never breaks
         wrap = mobile.locator("#failing .worst-box .table-wrap").first
-        assert wrap.get_attribute("tabindex") == "0"  # a scrolling box the keyboard can reach
+        assert wrap.get_attribute("tabindex") == "0"  # a box that scrolls when it must, and the keyboard reaches
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth")  # these numbers fit: every column shown
     mobile.locator(f"#test-{first_failing} svg.heatmap").scroll_into_view_if_needed()
     shoot(mobile, "report-wide-heatmap-phone", full_page=False)
     short.set_viewport_size({"width": 390, "height": 844})  # bob's short report, on a phone-wide window

@@ -256,11 +256,11 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     out.append(f'<rect x="{legend_x - 0.5}" y="{top - 0.5}" width="{bar_w + 1}" height="{bar_h + 1}" fill="none" '
                f'stroke="#57606a"/>')
     ticks: list[tuple[float, float]] = []  # (value, y): the ends always, inner ones only where they fit
-    values = scale.ticks()
-    for k, value in enumerate(values):
+    tick_values = scale.ticks()
+    for k, value in enumerate(tick_values):
         y = top + (1 - float(scale(np.array([value]))[0])) * bar_h
-        ends = [top + (1 - float(scale(np.array([v]))[0])) * bar_h for v in (values[0], values[-1])]
-        if 0 < k < len(values) - 1 and (min(abs(y - e) for e in ends) < 13
+        ends = [top + (1 - float(scale(np.array([v]))[0])) * bar_h for v in (tick_values[0], tick_values[-1])]
+        if 0 < k < len(tick_values) - 1 and (min(abs(y - e) for e in ends) < 13
                                          or any(abs(y - y2) < 13 for _, y2 in ticks)):
             continue
         ticks.append((value, y))
