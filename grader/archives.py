@@ -164,10 +164,7 @@ def read_zip(data: bytes, filename: str = "the archive") -> list[Entry]:
     """The regular files of a zip, after every check that needs no decompression; refuses the whole archive
     (:class:`Invalid` 400, :class:`TooLarge` 413) at the first unsafe entry."""
     if len(data) > MAX_ARCHIVE_BYTES:
-        from grader.render import human_size
-
-        raise TooLarge(f"{filename} is {human_size(len(data))}; an archive may be at most "
-                       f"{human_size(MAX_ARCHIVE_BYTES)}")
+        raise TooLarge(f"{filename} is {_size(len(data))}; an archive may be at most {_size(MAX_ARCHIVE_BYTES)}")
     if data[:2] == b"\x1f\x8b" or filename.lower().endswith((".tar", ".tar.gz", ".tgz")):
         raise Invalid(f"{filename} is a tar archive; upload a .zip (as collectSubmission.sh makes it)")
     try:
@@ -197,11 +194,11 @@ def read_zip(data: bytes, filename: str = "the archive") -> list[Entry]:
             raise Invalid(f"{filename} is refused: {path!r} appears twice; nothing was submitted")
         seen.add(key)
         if info.file_size > MAX_MEMBER_BYTES:
-            raise TooLarge(f"{filename} is refused: {path!r} is {info.file_size} bytes uncompressed; "
-                           f"an entry may be at most {MAX_MEMBER_BYTES} bytes")
+            raise TooLarge(f"{filename} is refused: {path!r} is {_size(info.file_size)} uncompressed; "
+                           f"an entry may be at most {_size(MAX_MEMBER_BYTES)}")
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
-            raise TooLarge(f"{filename} is refused: its entries add up to more than {MAX_TOTAL_BYTES} bytes "
+            raise TooLarge(f"{filename} is refused: its entries add up to more than {_size(MAX_TOTAL_BYTES)} "
                            "uncompressed")
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(1, info.compress_size):
             raise TooLarge(f"{filename} is refused: {path!r} is compressed {info.file_size // max(1, info.compress_size)}"
@@ -215,7 +212,7 @@ def read_member(data: bytes, entry: Entry, limit: int) -> bytes:
     (whatever its header says)."""
     info = entry.info
     if info.file_size > limit:
-        raise TooLarge(f"{entry.path} is {info.file_size} bytes; the limit is {limit} bytes")
+        raise TooLarge(f"{entry.path} is {_size(info.file_size)}; a submitted file may be at most {_size(limit)}")
     if info.flag_bits & 0x1:
         raise Invalid(f"{entry.path} is encrypted; zip the folder without a password")
     out = bytearray()
@@ -227,7 +224,8 @@ def read_member(data: bytes, entry: Entry, limit: int) -> bytes:
                     break
                 out += chunk
                 if len(out) > limit:
-                    raise TooLarge(f"{entry.path} is more than {limit} bytes; the limit is {limit} bytes")
+                    raise TooLarge(f"{entry.path} is more than {_size(limit)}; a submitted file may be at most "
+                                   f"{_size(limit)}")
     except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError, OSError) as exc:
         raise Invalid(f"{entry.path} cannot be read from the archive ({exc}); nothing was submitted") from None
     return bytes(out)
@@ -308,3 +306,10 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
 
 
 __all__ = ["MAX_ARCHIVE_BYTES", "Plan", "Found", "is_notebook", "notebook_message", "plan", "read_zip"]
+
+
+def _size(n: int) -> str:
+    """Sizes in messages in KiB and MiB (:func:`grader.render.human_size`)."""
+    from grader.render import human_size
+
+    return human_size(n)
