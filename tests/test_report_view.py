@@ -332,3 +332,46 @@ def test_the_score_history_ticks() -> None:
     assert history_ticks(2, 350) == [1, 2]
     assert history_ticks(50, 350) == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
     assert history_svg([Point("#1", None)], title="t") is None  # nothing graded, nothing to draw
+
+
+# --------------------------------------------------------------------------- the template
+
+
+def _render(app: Any, report: dict[str, Any], files: list[str]) -> str:
+    with app.test_request_context():
+        macro = app.jinja_env.get_template("_report.html").module.report
+        return str(macro(report_view(report), files))
+
+
+def test_the_page_renders_the_summary_sections_and_links(app: Any) -> None:
+    report = svm_report({"vectorized_no_loops": {}}, crashed={"vectorized_loss_at_zero"})
+    for t in report["tests"]:
+        if t["id"] == "vectorized_loss_at_zero":
+            t["output"] = TRACEBACK
+        if t["id"] == "vectorized_no_loops":
+            t["details"]["hint"] = "Replace the loop on line 80 with array operations"
+    html = _render(app, report, ["linear_svm.py"])
+    summary = html[html.index('id="summary"'):html.index('id="failing"')]
+    assert "Fix first:" in summary and summary.count("<li>") == 1  # one function is failing
+    assert 'href="#fn-svm_loss_vectorized"' in summary and 'href="#test-vectorized_loss_at_zero"' in summary
+    # The crash is shown first, with its traceback's line linked to the code panel.
+    assert html.index('id="test-vectorized_loss_at_zero"') < html.index('id="test-vectorized_no_loops"')
+    assert '<a class="code-ref" href="#code-linear_svm-py-L70">File &#34;linear_svm.py&#34;, line 70</a>' in html
+    assert '<a class="code-ref" href="#code-linear_svm-py-L80">line 80</a>' in html  # from the hint
+    assert "May follow from <a href=\"#test-vectorized_loss_at_zero\">" in html
+    # Passed tests are folded, one <details> each, with their own anchors; numbers kept whole in names.
+    assert html.count('<details class="test test-passed test-folded"') == 18
+    assert '<span class="nowrap">5e-6</span>' in html
+    for anchor in ("fix-order", "fn-svm_loss_vectorized", "test-vectorized_no_loops", "passed"):
+        assert f'id="{anchor}"' in html and f'href="#{anchor}"' in html, anchor
+    # Two files and a bare "line 80": it could be either, so it is not linked.
+    assert 'href="#code-linear_svm-py-L80"' not in _render(app, report, ["a.py", "b.py"])
+
+
+def test_the_page_renders_a_report_that_could_not_run_and_one_that_passed(app: Any) -> None:
+    error = {"status": "error", "error_kind": "submission", "output": "linear_svm.py, line 3: SyntaxError",
+             "tests": []}
+    html = _render(app, error, ["linear_svm.py"])
+    assert "This submission could not be graded." in html and 'id="failing"' not in html
+    passed = _render(app, svm_report({}), ["linear_svm.py"])
+    assert "Every test passed." in passed and 'id="failing"' not in passed and "Fix first" not in passed
