@@ -321,7 +321,8 @@ def test_the_report_leads_to_the_fix_on_a_laptop_and_a_phone(site: Site, browser
     link.click()
     page.wait_for_url(re.compile(re.escape(target) + "$"))
     code, line_box = box_of(page.locator("aside.code pre.code-view")), page.locator(target).bounding_box()
-    assert code["y"] - page.evaluate("scrollY") <= line_box["y"] <= code["y"] - page.evaluate("scrollY") + code["height"]
+    top = code["y"] - page.evaluate("scrollY")  # the code panel's box in the window
+    assert top <= line_box["y"] <= top + code["height"]  # the line linked to is in sight
     shoot(page, "report-code-line", full_page=False)
 
     # The short report: every test passed, nothing but one line each.

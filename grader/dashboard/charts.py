@@ -205,8 +205,9 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     elif finite.size:
         description += f" Colours run on a linear scale from 0 (pale) to {fmt(scale.high)} (dark red)."
     if worst is not None and len(worst) >= 1:
+        at = [int(k) for k in worst] if len(worst) > 1 else [0, int(worst[0])]
         description += (" The outlined cell holds the entry with the largest relative error, at "
-                        f"{_location(names, [int(k) for k in worst] if len(worst) > 1 else [0, int(worst[0])], 1, 1, rows)}.")
+                        f"{_location(names, at, 1, 1, rows)}.")
     if finite.size < values.size:
         description += f" {values.size - finite.size} cells are not finite (inf or nan)."
 
@@ -378,7 +379,8 @@ def history_svg(points: Sequence[Point], *, title: str, uid: str = "history", wi
         y = y_of(pct)
         out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
                    f'stroke="{"#57606a" if pct == 0 else "#d0d7de"}"/>')
-        out.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#24292f">{pct}%</text>')
+        out.append(f'<text class="y-tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#24292f">'
+                   f'{pct}%</text>')
     for k in history_ticks(n, plot_w):
         x = x_of(k - 1)
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#57606a"/>')
@@ -396,7 +398,8 @@ def history_svg(points: Sequence[Point], *, title: str, uid: str = "history", wi
     for k, p in enumerate(points):
         x = x_of(k)
         if p.percent is None:
-            out.append(f'<path d="M{x - 3:.1f},{top + plot_h - 3} l6,6 m0,-6 l-6,6" stroke="#57606a" stroke-width="1.5">'
+            out.append(f'<path d="M{x - 3:.1f},{top + plot_h - 3} l6,6 m0,-6 l-6,6" stroke="#57606a" '
+                       f'stroke-width="1.5">'
                        f'<title>Submission {k + 1} ({escape(p.label)}): not graded</title></path>')
             continue
         out.append(f'<circle cx="{x:.1f}" cy="{y_of(p.percent):.1f}" r="{radius}" '
