@@ -354,6 +354,7 @@ def test_the_page_renders_the_summary_sections_and_links(app: Any) -> None:
     summary = html[html.index('id="summary"'):html.index('id="failing"')]
     assert "Fix first:" in summary and summary.count("<li>") == 1  # one function is failing
     assert 'href="#fn-svm_loss_vectorized"' in summary and 'href="#test-vectorized_loss_at_zero"' in summary
+    assert '<a class="code-ref" href="#code-linear_svm-py-L70">line 70</a>' in summary  # where it crashed
     # The crash is shown first, with its traceback's line linked to the code panel.
     assert html.index('id="test-vectorized_loss_at_zero"') < html.index('id="test-vectorized_no_loops"')
     assert '<a class="code-ref" href="#code-linear_svm-py-L70">File &#34;linear_svm.py&#34;, line 70</a>' in html
