@@ -290,14 +290,14 @@ def test_the_heatmap_names_the_quantity_it_colours_everywhere() -> None:
 
 @pytest.mark.parametrize("low", [5.3e-4, 1e-3, 2e-3, 0.05, 0.3])
 def test_the_colour_bars_labels_never_overlap(low: float) -> None:
-    """The labels of the colour bar (its ends always, round values between where they fit) are 13 px apart."""
+    """The labels of the colour bar (its ends always, round values between where they fit) are 15 px apart."""
     error_map = {"values": [[0.535, low], [0.1, 0.2]], "shape": [2, 2]}
     svg = str(heatmap_svg(error_map, axis_names=["row", "column"], param="dW"))
     labels = re.findall(r'<text x="[\d.]+" y="([\d.]+)" fill="#24292f">([0-9.e-]+)</text>', svg)
     ys = sorted(float(y) for y, _ in labels)
     bottom = fmt(low) if 0.535 / low >= 20 else "0"  # a log scale from the smallest error, else linear from 0
     assert {"0.535", bottom} <= {text for _, text in labels}  # both ends are labelled
-    assert all(b - a >= 13 for a, b in zip(ys, ys[1:])), labels
+    assert all(b - a >= 15 for a, b in zip(ys, ys[1:])), labels
 
 
 @pytest.mark.parametrize("shape", [(40, 3), (64, 64), (10, 64), (1, 20)])

@@ -261,8 +261,8 @@ def heatmap_svg(error_map: dict[str, Any], *, axis_names: Sequence[str] = ("row"
     for k, value in enumerate(tick_values):
         y = top + (1 - float(scale(np.array([value]))[0])) * bar_h
         ends = [top + (1 - float(scale(np.array([v]))[0])) * bar_h for v in (tick_values[0], tick_values[-1])]
-        if 0 < k < len(tick_values) - 1 and (min(abs(y - e) for e in ends) < 13
-                                         or any(abs(y - y2) < 13 for _, y2 in ticks)):
+        if 0 < k < len(tick_values) - 1 and (min(abs(y - e) for e in ends) < 15
+                                         or any(abs(y - y2) < 15 for _, y2 in ticks)):
             continue
         ticks.append((value, y))
     for value, y in ticks:
