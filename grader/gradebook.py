@@ -15,18 +15,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from itertools import groupby
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, select, type_coerce
 from sqlalchemy.orm import Session
 
 from grader import audit, catalog, deadlines
 from grader.config import Settings
 from grader.errors import Invalid, NotFound
 from grader.models import CourseSetting, Extension, Submission, User, utcnow
-from grader.policy import Attempt, Policy, charge_late_days
+from grader.policy import charge_late_days
 
 
 @dataclass
@@ -185,38 +187,47 @@ def build(session: Session, settings: Settings, *, user_id: int | None = None) -
     conn = session.connection()
     students_query = (select(User.id, User.email, User.name, User.section)
                       .where(User.role == "student").order_by(User.email))
-    rows_query = (select(Submission.id, Submission.user_id, Submission.assignment_id, Submission.created_at,
-                         Submission.score, Submission.max_score, Extension.deadline, Extension.hard_deadline)
+    # Each row starts as an Attempt does (id, time, raw score, max score), so the rule reads the rows as they are;
+    # grouped by student and assignment, oldest first. The times are taken as the driver returns them:
+    # PostgreSQL's are already aware, so the 60,000 rows skip UTCDateTime's conversion (SQLite's are made aware).
+    rows_query = (select(Submission.id, type_coerce(Submission.created_at, _AS_RETURNED), Submission.score,
+                         Submission.max_score, Submission.user_id, Submission.assignment_id,
+                         type_coerce(Extension.deadline, _AS_RETURNED),
+                         type_coerce(Extension.hard_deadline, _AS_RETURNED))
                   .join(User, User.id == Submission.user_id)
                   .outerjoin(Extension, (Extension.user_id == Submission.user_id)
                              & (Extension.assignment_id == Submission.assignment_id))
                   .where(Submission.status == "graded", User.role == "student")
-                  .order_by(Submission.created_at, Submission.id))
+                  .order_by(Submission.user_id, Submission.assignment_id, Submission.created_at, Submission.id))
     if user_id is not None:
         students_query = students_query.where(User.id == user_id)
         rows_query = rows_query.where(Submission.user_id == user_id)
     students = {uid: StudentRow(email, name, {a.id: None for a in assignments}, section or "")
                 for uid, email, name, section in conn.execute(students_query)}
-    attempts: dict[int, dict[str, list[Attempt]]] = {}
-    policies: dict[tuple[int, str], Policy] = {}  # only the students with an extension
-    max_scores: dict[int, float | None] = {}
-    for sid, uid, aid, created, score, max_score, ext_deadline, ext_hard in conn.execute(rows_query):
-        if aid not in by_id or uid not in students:
-            continue  # the assignment's folder was removed, or the student arrived after the students' statement
-        attempts.setdefault(uid, {}).setdefault(aid, []).append(Attempt(sid, created, score or 0.0))
-        max_scores[sid] = max_score
-        if ext_deadline is not None and (uid, aid) not in policies:
-            policies[(uid, aid)] = by_id[aid].policy.extended(ext_deadline, ext_hard)
-    for uid, mine in attempts.items():
-        student = students[uid]
-        term = [(aid, policies.get((uid, aid), by_id[aid].policy), tried) for aid, tried in mine.items()]
-        counted, student.late_days_used = charge_late_days(term, budget or 0)
-        for aid, chosen in counted.items():
+    rows: Sequence[Any] = conn.execute(rows_query).all()
+    if conn.dialect.name == "sqlite":  # naive UTC times
+        rows = [(r[0], _aware(r[1]), *r[2:6], _aware(r[6]), _aware(r[7])) for r in rows]
+    charge = budget or 0
+    for uid, mine in groupby(rows, key=_USER):
+        student = students.get(uid)
+        if student is None:
+            continue  # the student arrived after the students' statement
+        term = []
+        for aid, group in groupby(mine, key=_ASSIGNMENT):
+            entry = by_id.get(aid)
+            if entry is None:
+                continue  # the assignment's folder was removed
+            tried = list(group)
+            first = tried[0]
+            policy = entry.policy if first[6] is None else entry.policy.extended(first[6], first[7])
+            term.append((aid, policy, tried))
+        counted, student.late_days_used = charge_late_days(term, charge)
+        for aid, policy, tried in term:
+            chosen = counted[aid]
             if chosen is not None:
                 student.grades[aid] = Grade(chosen.score, chosen.raw_score,
-                                            max_scores[chosen.submission_id] or by_id[aid].spec.max_score,
-                                            chosen.submission_id, chosen.late_days, len(mine[aid]),
-                                            chosen.late_days_used)
+                                            chosen.max_score or by_id[aid].spec.max_score,
+                                            chosen.submission_id, chosen.late_days, len(tried), chosen.late_days_used)
     return Gradebook(assignments, list(students.values()), budget)
 
 
@@ -252,6 +263,12 @@ def late_days_of(session: Session, settings: Settings, user_id: int) -> LateDays
 
 
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)
+_AS_RETURNED = DateTime(timezone=True)
+_USER, _ASSIGNMENT = itemgetter(4), itemgetter(5)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _num(value: float) -> str:

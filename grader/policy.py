@@ -165,6 +165,7 @@ class Attempt(NamedTuple):
     submission_id: int
     at: datetime
     score: float  # the raw score, before any late penalty
+    max_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,30 +177,41 @@ class Counted:
     score: float  # after the late penalty of the days the budget did not cover
     late_days: int  # started days after the student's own deadline
     late_days_used: int  # of those, covered by the late-day budget (free)
+    max_score: float | None = None
 
     @property
     def penalized_days(self) -> int:
         return self.late_days - self.late_days_used
 
 
-def count(policy: Policy, attempts: Iterable[Attempt], days_left: int = 0) -> Counted | None:
-    """The counted submission of one assignment (``attempts`` oldest first) with ``days_left`` free late days."""
-    chosen: tuple[float, Attempt, int, int] | None = None
-    per_day, last = policy.late_penalty_per_day, policy.policy == "last"
+def count(policy: Policy, attempts: Iterable[Sequence[Any]], days_left: int = 0) -> Counted | None:
+    """The counted submission of one assignment with ``days_left`` free late days. ``attempts``, oldest first,
+    are :class:`Attempt`\\ s or rows that start like one (id, time, raw score, max score): the gradebook passes
+    its database rows as they are."""
+    # Called for every student and assignment of the gradebook: Policy.late_days is inlined.
+    deadline, per_day, last = policy.deadline, policy.late_penalty_per_day, policy.policy == "last"
+    chosen: tuple[float, Sequence[Any], int, int] | None = None
     for attempt in attempts:
-        late = policy.late_days(attempt.at)
-        free = min(late, days_left)
-        factor = max(0.0, 1.0 - per_day * (late - free)) if late > free else 1.0
-        score = round(attempt.score * factor, 4)
+        at, raw = attempt[1], attempt[2] or 0.0
+        if deadline is None or at <= deadline:
+            late = free = 0
+            score = round(raw, 4)
+        else:
+            late = math.ceil((at - deadline) / _DAY)
+            free = late if late < days_left else days_left
+            score = round(raw * max(0.0, 1.0 - per_day * (late - free)) if late > free else raw, 4)
         if chosen is None or last or score > chosen[0]:
             chosen = (score, attempt, late, free)
     if chosen is None:
         return None
     score, attempt, late, free = chosen
-    return Counted(attempt.submission_id, attempt.score, score, late, free)
+    return Counted(attempt[0], attempt[2] or 0.0, score, late, free, attempt[3])
 
 
-def charge_late_days(assignments: Sequence[tuple[str, Policy, Sequence[Attempt]]], budget: int
+_DAY = timedelta(days=1)
+
+
+def charge_late_days(assignments: Sequence[tuple[str, Policy, Sequence[Sequence[Any]]]], budget: int
                      ) -> tuple[dict[str, Counted | None], int]:
     """One student's term: ``(assignment id, the student's policy, graded attempts oldest first)`` for each
     assignment, and the term's free late days. Returns the counted submission of each assignment and the late
@@ -217,5 +229,5 @@ def charge_late_days(assignments: Sequence[tuple[str, Policy, Sequence[Attempt]]
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)
 
 
-def _deadline_order(item: tuple[str, Policy, Sequence[Attempt]]) -> tuple[datetime, str]:
+def _deadline_order(item: tuple[str, Policy, Sequence[Sequence[Any]]]) -> tuple[datetime, str]:
     return (item[1].deadline or _NEVER, item[0])
