@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from grader import auth, deadlines, gradebook, submissions
 from grader.cli import main
 from grader.errors import Forbidden
-from grader.models import AuditEntry, Extension, User
+from grader.models import AuditEntry, Extension
 from service_fixtures import PASSWORD, People, iso, make_app, make_course, now, svm_file, upload
 
 NOW = now()
