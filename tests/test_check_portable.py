@@ -419,6 +419,17 @@ def test_the_childs_environment_on_windows_keeps_what_python_needs_and_nothing_e
         __import__("worker.sandbox.launcher", fromlist=["child_environment"]).child_environment(str(tmp_path))
 
 
+def test_in_a_windows_venv_the_job_is_the_interpreter_itself_not_the_venvs_launcher(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", r"C:\course\.venv\Scripts\python.exe")
+    monkeypatch.setattr(sys, "_base_executable", r"C:\Python311\python.exe", raising=False)
+    assert portable.child_interpreter(windows=True) == (
+        r"C:\Python311\python.exe", {"__PYVENV_LAUNCHER__": r"C:\course\.venv\Scripts\python.exe"})
+    assert portable.child_interpreter(windows=False) == (r"C:\course\.venv\Scripts\python.exe", {})
+    monkeypatch.setattr(sys, "_base_executable", sys.executable)  # no venv: nothing to bypass
+    assert portable.child_interpreter(windows=True) == (r"C:\course\.venv\Scripts\python.exe", {})
+
+
 def test_windows_crash_statuses_are_named() -> None:
     assert "access violation (segmentation fault)" in session.describe_exit(0xC0000005)
     assert "stack overflow" in session.describe_exit(0xC00000FD)

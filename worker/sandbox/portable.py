@@ -95,9 +95,23 @@ def portable_environment(workdir: str, environ: Mapping[str, str] | None = None,
     return env
 
 
+def child_interpreter(windows: bool | None = None) -> tuple[str, dict[str, str]]:
+    """The interpreter that runs the child, and the variables its environment needs for it.
+
+    In a virtual environment on Windows, ``python.exe`` is a launcher that starts the base interpreter as
+    a process of its own: killing the launcher would leave the job running. So the base interpreter is
+    started directly and told which environment it runs for (``__PYVENV_LAUNCHER__``, which Python reads
+    even in isolated mode), as ``multiprocessing`` does on Windows (bpo-35797)."""
+    windows = _native_windows() if windows is None else windows
+    base = getattr(sys, "_base_executable", "") or sys.executable
+    if windows and os.path.normcase(os.path.abspath(base)) != os.path.normcase(os.path.abspath(sys.executable)):
+        return base, {"__PYVENV_LAUNCHER__": sys.executable}
+    return sys.executable, {}
+
+
 def child_command(port: int, limits_json: str) -> list[str]:
     """The child's command line: the runtime of ``child.py`` in an isolated interpreter in UTF-8 mode."""
-    return [sys.executable, "-I", "-X", "utf8", str(CHILD_SCRIPT), "--connect", str(port), limits_json]
+    return [child_interpreter()[0], "-I", "-X", "utf8", str(CHILD_SCRIPT), "--connect", str(port), limits_json]
 
 
 class SocketChannel:
@@ -297,6 +311,7 @@ class PortableLauncher:
             "processes": limits.processes,
         }
         env = portable_environment(workdir)
+        env.update(child_interpreter()[1])
         env[TOKEN_VARIABLE] = token
         # Its own session where the platform has them (killed as a group), else its own process group
         # on Windows; neither needs preexec_fn.
