@@ -375,6 +375,38 @@ def test_other_local_connections_never_reach_the_channel() -> None:
         stranger.close()
 
 
+CHATTY = {"chatty": ("chatty.py", """
+def double(x):
+    print("r\u00e9sultat \u2713 \u5b66\u751f")
+    return 2 * x
+
+
+def flood():
+    while True:
+        print("x" * 4096)
+""")}
+
+
+def test_big_arrays_text_and_an_output_flood_over_the_socket() -> None:
+    import numpy as np
+
+    from worker.sandbox import StudentOutputFlood
+
+    big = np.arange(512 * 512, dtype=np.float64).reshape(512, 512)  # 2 MB each way: many chunks and reads
+    limits = Limits(call_seconds=10, output_stop_bytes=1 << 20)
+    with StudentProcess(PortableLauncher(), limits, CHATTY) as process:
+        assert np.array_equal(process.call("double", big), 2 * big)
+        with pytest.raises(StudentOutputFlood, match="printed more than 1 MB"):
+            process.call("flood")
+        with pytest.raises(StudentOutputFlood):  # the rest of the run fails with it
+            process.call("double", 1)
+    text, dropped = process.output_text()
+    assert text.startswith("r\u00e9sultat \u2713 \u5b66\u751f\n") and dropped > 0
+    # Here the child's locale is UTF-8 anyway; on Windows the console's code page (cp1252, ...) would refuse
+    # such a print, so the child runs in UTF-8 mode (not testable here beyond its command line).
+    assert portable.child_command(1, "{}")[1:4] == ["-I", "-X", "utf8"]
+
+
 def test_a_job_that_dies_before_it_connects_is_the_sandboxs_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(portable, "child_command", lambda port, limits: [
         sys.executable, "-I", "-c", "import sys; print('numpy is missing here'); sys.exit(3)"])
