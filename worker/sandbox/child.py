@@ -2,7 +2,8 @@
 
 It is deliberately small and self-contained (standard library, numpy and the
 wire format of ``protocol.py``): it receives requests over one pipe, calls the
-student's code and answers over another. Everything it sends is *claimed* by
+student's code and answers over another (or both over one loopback socket:
+:class:`SocketChild`, the portable launcher's). Everything it sends is *claimed* by
 the child; the trusted side validates every frame (the student can replace
 this code at will, so nothing here is a security boundary).
 
