@@ -234,7 +234,10 @@ def test_after_due_date_tests_are_shown_after_the_students_own_deadline(tmp_path
 def term(tmp_path: Path) -> Any:
     """A term: a budget of 2 late days; alice spends both on the SVM and is penalised on the softmax; bob has a
     2-day SVM extension, so his SVM is on time and his softmax day is free; carol handed in nothing."""
-    app = _app(tmp_path)
+    return _term(_app(tmp_path))
+
+
+def _term(app: Any) -> Any:
     people = People(app)
     for name in ("alice", "bob", "carol"):
         people.add(name)
@@ -297,6 +300,22 @@ def test_the_gradebook_spends_late_days_in_deadline_order_with_extensions(term):
     assert _text(svm, "adjusted-score") == "(30 after the late penalty; 2 of its 2 late days free if it counts)"
     softmax = page.get(f"/submissions/{term.ids['alice_softmax']}").get_data(as_text=True)
     assert _text(softmax, "adjusted-score") == "(26.25 after the late penalty)"
+
+
+def test_the_gradebook_is_the_same_on_postgresql(term, tmp_path, fresh_postgres):
+    """Production's database: the rows come back from PostgreSQL with their own time zones and types."""
+    on_postgres = _term(make_app(tmp_path / "pg", DATABASE_URL=fresh_postgres,
+                                 ASSIGNMENTS_DIR=str(term.extensions["grader"].settings.assignments_dir)))
+    books = []
+    for app in (term, on_postgres):
+        state = app.extensions["grader"]
+        with state.db.session() as session:
+            book = gradebook.build(session, state.settings)
+            books.append((book.as_dict(), book.to_csv(), book.to_canvas_csv(),
+                          gradebook.late_days_of(session, state.settings, app.people.ids["alice"])))
+    on_postgres.extensions["grader"].db.engine.dispose()
+    assert books[0] == books[1]
+    assert books[1][0]["students"][0]["late_days_used"] == 2  # alice's, as on SQLite
 
 
 def test_a_budget_of_zero_and_no_budget_give_the_plain_late_penalty(term):
