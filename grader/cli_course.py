@@ -99,7 +99,7 @@ def late_days_group() -> None:
     """The term's budget of free late days per student (spent automatically, in whole days)."""
 
 
-@late_days_group.command("set")
+@late_days_group.command("set", context_settings={"ignore_unknown_options": True})  # "-1" is a number, not an option
 @click.argument("days", type=int)
 def late_days_set_cmd(days: int) -> None:
     """Give every student DAYS free late days for the term (0: none, the late penalty from the first day)."""

@@ -154,8 +154,11 @@ def test_extensions_and_the_budget_from_the_cli_are_stored_listed_replaced_remov
 
     assert runner.invoke(main, ["late-days", "set", "4"]).stdout.startswith("late-day budget: 4 days per student")
     assert "late-day budget: 4 days" in runner.invoke(main, ["late-days", "show"]).stdout
-    bad = runner.invoke(main, ["late-days", "set", "400"])
-    assert bad.exit_code == 2 and "a whole number of days from 0 to 365" in bad.stderr
+    for days in ("400", "-1"):
+        bad = runner.invoke(main, ["late-days", "set", days])
+        assert bad.exit_code == 2 and "a whole number of days from 0 to 365" in bad.stderr, bad.output
+    not_a_number = runner.invoke(main, ["late-days", "set", "three"])
+    assert not_a_number.exit_code == 2 and "'three' is not a valid integer" in not_a_number.stderr
     assert "was 4" in runner.invoke(main, ["late-days", "clear"]).stdout
     assert "no late-day budget" in runner.invoke(main, ["late-days", "show"]).stdout
 
