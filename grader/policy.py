@@ -160,7 +160,7 @@ def _number(value: Any, where: str) -> float:
 
 
 class Attempt(NamedTuple):
-    """A graded submission as the late-day rule sees it (a tuple: the gradebook makes tens of thousands)."""
+    """A graded submission as the late-day rule sees it (the gradebook passes database rows of this layout)."""
 
     submission_id: int
     at: datetime
