@@ -457,10 +457,14 @@ def regrade_assignment(assignment_id: str) -> Any:
 def get_gradebook() -> Any:
     session = db_session()
     book = gradebook.build(session, state().settings)
+    canvas_ids = gradebook.canvas_ids(session) if request.args.get("format") == "canvas" else {}
     session.commit()
     if request.args.get("format") == "csv":
         return Response(book.to_csv(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=gradebook.csv"})
+    if request.args.get("format") == "canvas":  # Canvas's gradebook import format (README: Running a course)
+        return Response(book.to_canvas_csv(canvas_ids), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=gradebook-canvas.csv"})
     return jsonify(book.as_dict())
 
 

@@ -457,6 +457,8 @@ def test_the_canvas_export_is_the_same_from_the_page_and_the_cli_and_has_canvas_
     assert exported.exit_code == 0, exported.output
     assert exported.stdout == body
     assert runner.invoke(main, ["gradebook", "--format", "canvas"]).stdout == body  # the short form
+    api = term.test_client().get("/api/v1/gradebook?format=canvas", headers=term.people.headers("tina"))
+    assert api.status_code == 200 and api.mimetype == "text/csv" and api.get_data(as_text=True) == body
     out = tmp_path / "canvas.csv"
     assert "(3 students)" in runner.invoke(main, ["gradebook", "export", "--format", "canvas", "--csv",
                                                   str(out)]).stderr
