@@ -186,7 +186,7 @@ def test_sweeper_leaves_live_leases_alone_and_republishes_lost_messages(app, peo
 @pytest.mark.parametrize("files, error, message", [
     ([], Invalid, "no file uploaded"),
     ([("linear_svm.py", b"")], Invalid, "is empty"),
-    ([("linear_svm.py", b"x = 1\n" * 100_000)], TooLarge, "the limit is"),
+    ([("linear_svm.py", b"x = 1\n" * 100_000)], TooLarge, r"a submitted file may be at most 512 KiB"),
     ([("linear_svm.py", b"\x00\x01binary")], Invalid, "binary file"),
     ([("linear_svm.py", b"x = '\xff'\n")], Invalid, "not UTF-8"),
     ([("../linear_svm.py", svm_file())], Invalid, "contains a path"),
