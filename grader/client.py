@@ -38,21 +38,7 @@ class ApiClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = kwargs.pop("headers", {})
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        url = path if path.startswith("http") else f"{self.server}/api/v1{path}"
-        try:
-            response = self.http.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
-        except requests.exceptions.RequestException as exc:
-            raise ApiError(f"cannot reach the grader at {self.server} ({type(exc).__name__})") from None
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error") or response.reason
-            except ValueError:
-                message = f"{response.status_code} {response.reason}"
-            retry = response.headers.get("Retry-After")
-            raise ApiError(str(message), response.status_code, int(retry) if retry and retry.isdigit() else None)
+        response = self._raw(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         if "json" not in response.headers.get("Content-Type", ""):
@@ -111,10 +97,15 @@ class ApiClient:
         """The version of the server's kit, from a HEAD request (cheap: no body)."""
         return self._raw("HEAD", f"/assignments/{assignment}/kit").headers.get("X-Kit-Version", "")
 
-    def _raw(self, method: str, path: str) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    def _raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The response of a request to the API (``path`` under /api/v1, or a full URL); an error status is
+        an :class:`ApiError` with the server's message (and its Retry-After)."""
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = path if path.startswith("http") else f"{self.server}/api/v1{path}"
         try:
-            response = self.http.request(method, f"{self.server}/api/v1{path}", headers=headers, timeout=self.timeout)
+            response = self.http.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.exceptions.RequestException as exc:
             raise ApiError(f"cannot reach the grader at {self.server} ({type(exc).__name__})") from None
         if response.status_code >= 400:
@@ -122,7 +113,8 @@ class ApiClient:
                 message = response.json().get("error") or response.reason
             except ValueError:
                 message = f"{response.status_code} {response.reason}"
-            raise ApiError(str(message), response.status_code)
+            retry = response.headers.get("Retry-After")
+            raise ApiError(str(message), response.status_code, int(retry) if retry and retry.isdigit() else None)
         return response
 
 
