@@ -132,14 +132,49 @@ def test_concurrent_jobs_get_their_own_slot_and_cannot_see_each_other(launcher):
         assert who_a["pids"] == who_b["pids"] == [1]  # each is alone in its PID namespace
         assert "from_a" in who_a["tmp"] and "from_a" not in who_b["tmp"]  # private /tmp
         assert b.call("try_kill", a.child.pid) in ("ProcessLookupError", "PermissionError")
-        # one job spinning does not stop the other from answering
-        result: dict = {}
-        spinner = threading.Thread(target=lambda: result.update(spin=a.call("spin", 1.0)))
+        # One job spinning does not stop the other from answering: b answers while a is observed busy in a spin
+        # far longer than any test waits (no wall-clock bound: a loaded machine only makes the spin longer).
+        spun: dict = {}
+
+        def spin() -> None:
+            try:
+                spun["result"] = a.call("spin", 120.0)
+            except StudentError as exc:  # killed below, once b has answered
+                spun["error"] = exc
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        busy_before = _job_cpu_ticks(a.child.pid)
         spinner.start()
-        started = time.monotonic()
+        deadline = time.monotonic() + 60
+        while _job_cpu_ticks(a.child.pid) < busy_before + 20:  # 0.2 s of CPU (at 100 Hz): a is inside its spin
+            assert spinner.is_alive() and time.monotonic() < deadline, ("a never started spinning", spun)
+            time.sleep(0.01)
         assert b.call("who")["uid"] == who_b["uid"]
-        assert time.monotonic() - started < 0.5
-        spinner.join()
+        assert spinner.is_alive() and not spun, f"b answered only once a's spin had ended: {spun}"
+        a.child.kill()
+        spinner.join(30)
+        assert not spinner.is_alive() and "result" not in spun, spun
+
+
+def _job_cpu_ticks(pid: int) -> int:
+    """User + system CPU time, in clock ticks, of a job's process and everything below it (its PID 1)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += ticks.get(current, 0)
+        todo += [child for child, parent in parents.items() if parent == current]
+    return total
 
 
 def test_nothing_a_job_writes_survives_it(launcher):
