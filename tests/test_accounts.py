@@ -115,8 +115,9 @@ def test_refused_attempts_never_reach_the_password_hash(tmp_path):
             assert api_login(client, email, "wrong guess!", ATTACKER).status_code == 429
         elapsed = time.perf_counter() - started
         assert hashing.call_count == 5  # none of the 50 refused attempts hashed anything
+    # The promise is "no hashing", counted above; the time is printed for people, not asserted (a loaded machine
+    # is slow, and speed is measured in bench/).
     print(f"50 refused token requests: {elapsed * 1000:.0f} ms")
-    assert elapsed < 2.0, f"50 refused attempts took {elapsed:.2f} s"
 
 
 def test_parallel_attempts_cannot_slip_under_the_limit_together(course):

@@ -476,19 +476,20 @@ def test_answer_larger_than_the_request_can_need_is_refused_before_reading() -> 
     ],
 )
 def test_hang_in_a_function(body: str) -> None:
-    started = time.monotonic()
     report = svm(naive_with(body), limits=FAST)
-    elapsed = time.monotonic() - started
     assert_graded(report)
-    assert elapsed < 15, elapsed  # one call_seconds for the hang, not one per test
     tests = by_id(report)
     first = tests["naive_loss_at_zero"]
     assert first["status"] == "error"
     assert "svm_loss_naive did not finish within 2 s" in first["output"], first["output"]
     assert first["details"]["kind"] == "timeout"
+    # One call_seconds for the hang, not one per test: the function is never called again in this run (what the
+    # report says, and no later test spends a call's limit), rather than a wall-clock bound on the whole grading.
     for tid in NAIVE_TESTS[1:]:
         assert tests[tid]["status"] == "error"
-        assert "svm_loss_naive" in tests[tid]["output"] and "time limit" in tests[tid]["output"]
+        assert tests[tid]["output"] == ("svm_loss_naive was not called again: it exceeded the time limit earlier "
+                                        "in this run"), tests[tid]["output"]
+        assert tests[tid]["details"]["seconds"] < FAST.call_seconds, (tid, tests[tid]["details"])
     assert_vectorized_fine(report)  # later tests still run, in a fresh process
 
 
