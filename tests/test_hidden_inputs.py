@@ -7,9 +7,12 @@ and instructors must reproduce any report exactly with the same key.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -113,3 +116,27 @@ def test_the_key_comes_from_the_secret_key_or_a_private_instance_file(tmp_path, 
     hidden_key._key.cache_clear()
     assert hidden_key.hidden_key() == generated  # kept: later gradings and `grader grade --seed` agree
     assert generated.hex() not in os.environ.values()
+
+
+def test_grader_grade_seed_in_another_process_reproduces_a_workers_hidden_inputs(probe, tmp_path, monkeypatch):
+    """What an instructor does: `grader grade --seed N` (another process, the workers' configuration) gives
+    the report of a worker's grading exactly, hidden tests included. Here neither GRADER_HIDDEN_KEY nor a
+    secret key is set, so the two processes must agree through the instance's key file."""
+    monkeypatch.delenv("GRADER_HIDDEN_KEY")
+    hidden_key._key.cache_clear()
+    worker_report = grade(probe, {"probe.py": "X = 1\n"})  # as a worker grades: a random seed
+    assert worker_report["status"] == "graded", worker_report
+    source = tmp_path / "probe.py"
+    source.write_text("X = 1\n")
+    run = subprocess.run([sys.executable, "-c", "from grader.cli import main; main()", "grade", probe, str(source),
+                          "--seed", str(worker_report["seed"]), "--json"],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr[-2000:]
+    again = json.loads(run.stdout)
+    assert again["seed"] == worker_report["seed"]
+
+    def drawn(report: dict) -> dict[str, dict]:  # what each test drew (its time is the machine's)
+        return {t["id"]: {k: v for k, v in t["details"].items() if k != "seconds"} for t in report["tests"]}
+
+    assert drawn(again) == drawn(worker_report)
+    assert drawn(again)["secret"]["value"] != float(_test_rng(worker_report["seed"], "secret").random())
