@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 from service_fixtures import People, iso, make_app, make_course, now
 from test_dashboard import csrf_token, login
 from test_staff_roles import graded
@@ -194,6 +196,7 @@ def test_two_processes_syncing_one_policy_change_record_it_once_on_postgres(tmp_
     _toml(folder).write_text(_toml(folder).read_text().replace(iso(t + timedelta(days=3)), iso(t + timedelta(days=4))))
     first, second = state.db.sessionmaker(), state.db.sessionmaker()
     catalog.get(first, state.settings, "svm")  # first applies the change; its transaction is still open
+    second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar()
     done = threading.Event()
 
     def other() -> None:  # second read the old hash too: its UPDATE waits for the first's row lock
@@ -203,7 +206,19 @@ def test_two_processes_syncing_one_policy_change_record_it_once_on_postgres(tmp_
 
     thread = threading.Thread(target=other)
     thread.start()
-    assert not done.wait(0.5), "the second sync should wait for the first one's row lock"
+    # Observed, not slept on: PostgreSQL shows the second session waiting on a lock (a slow machine only makes it
+    # take longer to get there); only then may the first commit.
+    deadline = time.monotonic() + 30
+    while True:
+        with state.db.engine.connect() as conn:
+            waiting = conn.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
+                                   {"p": second_pid}).scalar()
+        if waiting == "Lock":
+            break
+        assert not done.is_set(), "the second sync finished while the first one's change was not committed"
+        assert thread.is_alive() and time.monotonic() < deadline, "the second sync never waited for the row lock"
+        time.sleep(0.01)
+    assert not done.is_set()
     first.commit()
     thread.join(10)
     assert done.is_set()
