@@ -279,6 +279,22 @@ def _slot_info_of_others(report: dict[str, Any], ctx: dict[str, Any]) -> None:
     assert report["score"] == report["max_score"]
 
 
+def _quadratic_analysis(report: dict[str, Any], ctx: dict[str, Any]) -> None:
+    tests = by_id(report)
+    assert tests["vectorized_no_loops"]["status"] == "passed", tests["vectorized_no_loops"]["output"]
+    faster = tests["vectorized_faster_than_naive"]  # slower than the naive one: the loop search over its callees ran
+    assert faster["status"] == "failed" and "No loop was found in it" in faster["output"], faster["output"]
+    assert report["score"] == report["max_score"]
+    assert "time limit" not in json.dumps(report), report["output"]
+    assert ctx["cpu"] < 15, f"the grader's own CPU for this grading was {ctx['cpu']:.1f} s"
+
+
+def _decorator_rebinding(report: dict[str, Any], ctx: dict[str, Any]) -> None:
+    result = by_id(report)["vectorized_no_loops"]
+    assert result["status"] == "failed" and result["score"] == 0, result["output"]
+    assert "grows with" in result["output"] and "must not call the naive one" in result["output"], result["output"]
+
+
 def _endless_output(report: dict[str, Any], ctx: dict[str, Any]) -> None:
     assert ctx["elapsed"] < 15, f"the flood held the slot for {ctx['elapsed']:.1f} s"
     assert "Grading stopped early: the code printed more than 16 MB" in report["output"], report["output"]
@@ -304,6 +320,8 @@ EXPECT: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
     "shared_file_channels": _shared_file_channels,
     "slot_info_of_others": _slot_info_of_others,
     "endless_output": _endless_output,
+    "quadratic_analysis": _quadratic_analysis,
+    "decorator_rebinding": _decorator_rebinding,
 }
 
 
@@ -315,11 +333,13 @@ def test_every_fixture_has_an_expectation() -> None:
 def test_hostile_fixture(stem: str, launcher: ForkServerLauncher, store, capfd: pytest.CaptureFixture[str]) -> None:
     source, mode, limits = load(stem)
     capfd.readouterr()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     report = grade("svm", {"linear_svm.py": source}, seed=SEED, mode=mode, launcher=launcher, limits=limits)
     elapsed = time.monotonic() - started
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    grown_mb = (after.ru_maxrss - usage.ru_maxrss) / 1024
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime  # the grader's own work (the job is elsewhere)
     stderr = capfd.readouterr().err
     deadline = time.monotonic() + 10
     while job_processes(launcher.server_pid):
@@ -328,7 +348,7 @@ def test_hostile_fixture(stem: str, launcher: ForkServerLauncher, store, capfd: 
     held = time.monotonic() - started
     assert held < SLOT_SECONDS, f"{stem} held a slot for {held:.1f} s"
     assert_report_invariants(report)
-    EXPECT[stem](report, {"elapsed": elapsed, "grown_mb": grown_mb, "stderr": stderr})
+    EXPECT[stem](report, {"elapsed": elapsed, "grown_mb": grown_mb, "stderr": stderr, "cpu": cpu})
     shown = store(source, report)["report"]
     assert shown["score"] == report["score"] and shown["student_output"] == report["student_output"]
     for mine, theirs in zip(report["tests"], shown["tests"]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -94,18 +95,16 @@ def loops_reachable(tree: ast.Module, func: ast.FunctionDef) -> list[tuple[str, 
     bare name. Linear in the size of the file: each function is indexed and walked once."""
     index = top_level_functions(tree)
     found: list[tuple[str, list[Loop]]] = []
-    seen: set[str] = set()
-    todo = [func]
+    seen: set[str] = {func.name}
+    todo = deque([func])  # each function queued once (marked when queued), popped in O(1)
     while todo:
-        node = todo.pop(0)
-        if node.name in seen:
-            continue
-        seen.add(node.name)
+        node = todo.popleft()
         loops = loops_in(node)
         if loops:
             found.append((node.name, loops))
         for name in sorted(local_calls_in(node)):
             callee = index.get(name)
             if callee is not None and name not in seen:
+                seen.add(name)
                 todo.append(callee)
     return found
