@@ -236,6 +236,7 @@ def test_users_list_and_revoke_their_own_tokens_only(course):
 def test_an_instructor_disables_and_enables_a_user(course):
     app, people = course
     alice = _logged_in(app, "alice@example.edu")
+    cookie = _cookie(alice)
     prof = _logged_in(app, "prof@example.edu")
     assert "alice@example.edu" in prof.get("/instructor/users").get_data(as_text=True)
     r = prof.post("/instructor/users/access", data={"csrf_token": csrf_token(prof, "/instructor/users"),
@@ -250,6 +251,11 @@ def test_an_instructor_disables_and_enables_a_user(course):
     r = prof.post("/instructor/users/access", data={"csrf_token": csrf_token(prof, "/instructor/users"),
                                                     "email": "alice@example.edu", "action": "enable"})
     assert r.status_code == 303
+    # Re-enabling does not bring back what disabling ended: the old cookie and the old token stay dead.
+    old = app.test_client()
+    old.set_cookie("grader_session", cookie)
+    assert old.get("/assignments").status_code == 302
+    assert app.test_client().get("/api/v1/me", headers=people.headers("alice")).status_code == 401
     assert web_login(app.test_client(), "alice@example.edu", PASSWORD).status_code == 303
     student = _logged_in(app, "alice@example.edu")
     r = student.post("/instructor/users/access", data={"csrf_token": csrf_token(student, "/assignments"),
