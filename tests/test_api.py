@@ -213,13 +213,37 @@ def test_instructor_routes_work_for_instructors(app, client, people, alice_submi
     _finished(app, alice_submission)
     everything = client.post("/api/v1/assignments/svm/regrade", headers=prof)
     assert everything.status_code == 202 and everything.json["regraded"] == [alice_submission]
+    _finished(app, alice_submission)
     book = client.get("/api/v1/gradebook", headers=prof)
-    assert book.status_code == 200
-    emails = [s["email"] for s in book.json["students"]]
-    assert emails == ["alice@example.edu", "bob@example.edu"]
+    assert book.status_code == 200 and book.mimetype == "application/json"
+    # Against values from outside the gradebook: the engine's own report of the graded file (the same seed, so
+    # the same score), each assignment's points from its assignment.toml, the people this test added.
+    score = _engine_report()["score"]
+    assert 0 < score < 35
+    ids = sorted(p.name for p in (ROOT / "assignments").iterdir() if (p / "assignment.toml").is_file())
+    assert [a["id"] for a in book.json["assignments"]] == ids
+    for entry in book.json["assignments"]:
+        assert entry["max_score"] == _from_toml(entry["id"])["max_score"]
+    assert [(s["email"], s["name"]) for s in book.json["students"]] == [("alice@example.edu", "Alice"),
+                                                                        ("bob@example.edu", "Bob")]  # no staff
+    alice, bob = book.json["students"]
+    assert alice["grades"]["svm"] == {"score": score, "raw_score": score, "max_score": 35.0,
+                                      "submission_id": alice_submission, "late_days": 0, "late_days_used": 0,
+                                      "submissions": 1}
+    assert alice["total"] == score and bob["total"] == 0
+    assert all(alice["grades"][a] is None for a in ids if a != "svm") and set(alice["grades"]) == set(ids)
+    assert bob["grades"] == {a: None for a in ids}
     csv = client.get("/api/v1/gradebook?format=csv", headers=prof)
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
-    assert csv.data.decode().startswith("email,name,")
+    number = f"{score:g}"
+    assert csv.data.decode() == (
+        ",".join(["email", "name", *ids, "total", *(f"{a}_submission" for a in ids),
+                  *(f"{a}_late_days" for a in ids)]) + "\n"
+        + ",".join(["alice@example.edu", "Alice", *(number if a == "svm" else "" for a in ids), number,
+                    *(str(alice_submission) if a == "svm" else "" for a in ids),
+                    *("0" if a == "svm" else "" for a in ids)]) + "\n"
+        + ",".join(["bob@example.edu", "Bob", *("" for _ in ids), "0", *("" for _ in ids), *("" for _ in ids)])
+        + "\n")
 
 
 def test_regrading_a_running_submission_is_a_conflict(app, client, people, alice_submission):
