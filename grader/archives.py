@@ -46,16 +46,6 @@ MAX_DEPTH = 32
 #: Folders a collectSubmission zip may carry that are never looked at (macOS resource forks, caches).
 SKIPPED_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git"}
 
-#: The course's notebooks and the files whose functions they exercise (2017 and 2021+ editions).
-NOTEBOOK_FILES = {
-    "svm": ["cs231n/classifiers/linear_svm.py"],
-    "softmax": ["cs231n/classifiers/softmax.py"],
-    "two_layer_net": ["cs231n/classifiers/neural_net.py", "cs231n/layers.py", "cs231n/classifiers/fc_net.py"],
-    "knn": ["cs231n/classifiers/k_nearest_neighbor.py"],
-    "features": ["cs231n/features.py"],
-}
-
-
 # --------------------------------------------------------------------------- notebooks
 
 
@@ -75,18 +65,35 @@ def is_notebook(filename: str, data: bytes) -> bool:
     return isinstance(parsed, dict) and ("nbformat" in parsed or "cells" in parsed or "worksheets" in parsed)
 
 
+def course_path(wanted: str) -> str:
+    """Where an assignment's file sits in the course's folder: a path as it is (``cs231n/layers.py``), a bare
+    name in ``cs231n/classifiers/`` (the place :func:`plan` prefers for it)."""
+    return wanted if "/" in wanted else f"cs231n/classifiers/{wanted}"
+
+
+def notebook_hints(specs: Iterable[Any]) -> dict[str, list[str]]:
+    """Notebook name (lower case) -> the files whose functions it calls, from each assignment's ``notebooks``
+    (assignment.toml): the editions' notebooks are data, like their files."""
+    hints: dict[str, list[str]] = {}
+    for spec in specs:
+        for notebook in getattr(spec, "notebooks", ()) or ():
+            files = hints.setdefault(notebook.lower(), [])
+            files += [path for path in map(course_path, spec.files) if path not in files]
+    return hints
+
+
 def notebook_message(filename: str, expected: Sequence[str], *, action: str = "Upload",
-                     uncounted: bool = True) -> str:
-    """What a student who uploaded a notebook is told: which ``.py`` file(s) to upload instead."""
-    stem = posixpath.basename(filename.replace("\\", "/"))
-    stem = stem[:-6] if stem.lower().endswith(".ipynb") else stem
+                     uncounted: bool = True, hints: dict[str, list[str]] | None = None) -> str:
+    """What a student who uploaded a notebook is told: which ``.py`` file(s) to upload instead; ``hints``
+    (:func:`notebook_hints`) adds which files the notebook's own functions are in."""
+    base = posixpath.basename(filename.replace("\\", "/"))
     what = "is a Jupyter notebook" if filename.lower().endswith(".ipynb") else "contains a Jupyter notebook (JSON)"
     files = " and ".join(expected)
     hint = ""
-    known = NOTEBOOK_FILES.get(stem.lower())
+    known = (hints or {}).get(base.lower()) if base.lower().endswith(".ipynb") else None
     if known:
-        hint = f" ({stem}.ipynb only calls the functions you write in {' / '.join(known)})"
-    return (f"{posixpath.basename(filename)} {what}, not Python source: the grader grades the .py file you wrote "
+        hint = f" ({base} only calls the functions you write in {' / '.join(known)})"
+    return (f"{base} {what}, not Python source: the grader grades the .py file you wrote "
             f"the functions in. {action} {files} instead{hint}."
             + (" Nothing was submitted and it does not count against your limits." if uncounted else ""))
 
@@ -246,7 +253,7 @@ def _rank(path: str, wanted: str) -> int | None:
         return None
     if "/" in want:
         return 0
-    return 0 if lower.endswith("cs231n/classifiers/" + want) else 1
+    return 0 if lower.endswith(course_path(want)) else 1
 
 
 def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[str]]], file_limit: int,
@@ -305,7 +312,8 @@ def plan(data: bytes, filename: str, assignments: Iterable[tuple[str, Sequence[s
     return Plan(kept, ignored, missing)
 
 
-__all__ = ["MAX_ARCHIVE_BYTES", "Plan", "Found", "is_notebook", "notebook_message", "plan", "read_zip"]
+__all__ = ["MAX_ARCHIVE_BYTES", "Plan", "Found", "course_path", "is_notebook", "notebook_hints", "notebook_message",
+           "plan", "read_zip"]
 
 
 def _size(n: int) -> str:

@@ -63,10 +63,11 @@ def _read_files(assignment: Any, paths: tuple[str, ...]) -> dict[str, bytes]:
             data = path.read_bytes()
         except OSError as exc:
             raise click.UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
-        from grader.archives import is_notebook, notebook_message
+        from grader.archives import is_notebook, notebook_hints, notebook_message
 
         if is_notebook(path.name, data):
-            raise click.UsageError(notebook_message(path.name, assignment.files, action="Give it", uncounted=False))
+            raise click.UsageError(notebook_message(path.name, assignment.files, action="Give it", uncounted=False,
+                                                    hints=notebook_hints([assignment])))
         files[path.name] = data
     if len(assignment.files) == 1 and len(files) == 1:
         (name, data), = files.items()

@@ -47,7 +47,8 @@ MAX_KIT_ENTRIES = 500
 _ENTRY = re.compile(r"^(?:kit\.json|assignment\.toml|tests\.py|(?:starter|provided)/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+)$")
 # Keys of assignment.toml that the offline check needs; everything else (the [policy], future server-only
 # keys) stays on the server.
-_PUBLIC_KEYS = ("title", "edition", "description", "files", "provided", "load_order", "conventions", "limits")
+_PUBLIC_KEYS = ("title", "edition", "description", "files", "notebooks", "provided", "load_order", "conventions",
+               "limits")
 _TEST_KEYS = ("id", "name", "points", "visibility", "public", "check", "params")
 _SKIP_PARTS = {"__pycache__", ".git", ".ipynb_checkpoints"}
 

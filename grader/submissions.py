@@ -75,12 +75,28 @@ def validate_files(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str,
     return files
 
 
-def refuse_notebooks(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str, bytes]]) -> None:
+def notebook_hints(settings: Settings) -> dict[str, list[str]]:
+    """Each course notebook (the ``notebooks`` of the course's assignment.toml files) -> the files it calls."""
+    from worker.assignments import AssignmentError, UnknownAssignment, get_assignment, list_assignment_ids
+
+    specs = []
+    for aid in list_assignment_ids(settings.assignments_dir):
+        try:
+            specs.append(get_assignment(aid, settings.assignments_dir))
+        except (AssignmentError, UnknownAssignment):
+            continue  # a broken folder must not hide the message
+    return archives.notebook_hints(specs)
+
+
+def refuse_notebooks(entry: catalog.CourseAssignment, uploads: Sequence[tuple[str, bytes]],
+                     settings: Settings | None = None) -> None:
     """:class:`Invalid` naming the file to upload instead when an upload is a notebook (``.ipynb``, or notebook
-    JSON under a ``.py`` name). Checked before any limit, and counted against none: no row, no rate-limit hit."""
+    JSON under a ``.py`` name). Checked before any limit, and counted against none: no row, no rate-limit hit.
+    With ``settings``, the message names the files of whichever of the course's assignments the notebook calls."""
     for filename, data in uploads:
         if archives.is_notebook(filename or "", data):
-            raise Invalid(archives.notebook_message(filename or "the file", entry.spec.files))
+            hints = notebook_hints(settings) if settings is not None else archives.notebook_hints([entry.spec])
+            raise Invalid(archives.notebook_message(filename or "the file", entry.spec.files, hints=hints))
 
 
 def check_policy(session: Session, entry: catalog.CourseAssignment, user_id: int, now: datetime) -> None:
@@ -123,7 +139,7 @@ def submit(session: Session, settings: Settings, user: User, assignment_id: str,
     """
     user_id, instructor = user.id, user.is_staff  # course staff (testing the assignment) are not limited
     checked: dict[str, bytes] | None = None
-    refuse_notebooks(catalog.get(session, settings, assignment_id), uploads)  # free: counted nowhere
+    refuse_notebooks(catalog.get(session, settings, assignment_id), uploads, settings)  # free: counted nowhere
     if not instructor:
         entry = catalog.get(session, settings, assignment_id)
         try:
@@ -190,15 +206,18 @@ def submit_archive(session: Session, settings: Settings, user: User, filename: s
             rejections.hit(f"{user_id}")
         return exc
 
+    # A notebook (or one .py file) sent as the archive: told what to upload, counted nowhere, even over the limits.
+    if archives.is_notebook(name, data) or name.lower().endswith(".py"):
+        why = ""
+        if archives.is_notebook(name, data):
+            why = f" ({archives.notebook_message(name, ['the .py files'], hints=notebook_hints(settings))})"
+        raise Invalid(f"{name} is not an archive: upload the zip that collectSubmission.sh makes, or hand in one "
+                      f"assignment's file on its own page{why}")
     if not instructor and rejections is not None:
         wait = rejections.retry_after(f"{user_id}")
         if wait is not None:
             raise RateLimited(f"too many uploads that could not be graded; fix the files with `grader check` "
                               f"and submit again in {wait} s", retry_after=wait)
-    if archives.is_notebook(name, data) or name.lower().endswith(".py"):
-        raise Invalid(f"{name} is not an archive: upload the zip that collectSubmission.sh makes, or hand in one "
-                      "assignment's file on its own page" + (f" ({archives.notebook_message(name, ['the .py files'])})"
-                                                             if archives.is_notebook(name, data) else ""))
     try:
         plan = archives.plan(data, name, [(aid, e.spec.files) for aid, e in entries.items()], MAX_FILE_BYTES,
                              provided=[p for e in entries.values() for p in getattr(e.spec, "provided", ())])

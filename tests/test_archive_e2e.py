@@ -159,7 +159,8 @@ def test_the_assignment_folder_is_zipped_and_graded(site: Site) -> None:
     assert set(graded) == {"svm", "softmax", "two_layer_net"}
     assert [m["assignment"] for m in body["missing"]] == ["fc_net"]
     assert graded["svm"]["archive_files"] == {"cs231n/classifiers/linear_svm.py": "linear_svm.py"}
-    assert all(s["status"] == "graded" for s in graded.values())
+    assert all(s["status"] == "graded" for s in graded.values()), \
+        {aid: (s["status"], (s.get("report") or {}).get("tests", [{}])[:1]) for aid, s in graded.items()}
     assert graded["svm"]["report"]["score"] < graded["svm"]["report"]["max_score"]  # the 0.5*reg bug
     assert any("0.5" in t["output"] for t in graded["svm"]["report"]["tests"] if t["status"] == "failed")
     assert graded["softmax"]["report"]["score"] == graded["softmax"]["report"]["max_score"]
@@ -178,6 +179,52 @@ def test_a_hostile_archive_through_the_cli_queues_nothing(site: Site) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: evil.zip is refused: the entry '../../.bashrc' has '..' in its path; "
                                    "nothing was submitted")
+    with site.app.extensions["grader"].db.session() as session:
+        assert session.query(Submission).count() == before
+
+
+def test_a_notebook_through_the_cli_is_refused_naming_the_file_and_counts_for_nothing(site: Site) -> None:
+    """Item 2 on the CLI: `grader submit`, `grader grade` and `grader check` refuse an .ipynb and a .py holding
+    notebook JSON with the .py file to use instead (exit 2); nothing is submitted or counted."""
+    nb_dir = site.tmp / "notebooks"
+    nb_dir.mkdir()
+    (nb_dir / "svm.ipynb").write_bytes(NOTEBOOK)
+    (nb_dir / "linear_svm.py").write_bytes(NOTEBOOK)
+    env = service_env()
+    env.update(GRADER_SERVER=site.base, GRADER_TOKEN=site.people.tokens["bob"], NO_COLOR="1",
+               XDG_CONFIG_HOME=str(site.tmp / "config"))
+
+    def grader(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([grader_script(), *args], capture_output=True, text=True, env=env, timeout=180)
+
+    with site.app.extensions["grader"].db.session() as session:
+        before = session.query(Submission).count()
+    for name, what in (("svm.ipynb", "is a Jupyter notebook"), ("linear_svm.py", "contains a Jupyter notebook (JSON)")):
+        path = str(nb_dir / name)
+        for args, action in ((("submit", "svm", path), "Upload"), (("grade", "svm", path), "Give it"),
+                             (("check", "svm", path), "Give it")):
+            done = grader(*args)
+            assert done.returncode == 2, (args, done.stdout, done.stderr)
+            assert f"{name} {what}, not Python source" in done.stderr, (args, done.stderr)
+            assert f"{action} linear_svm.py instead" in done.stderr, (args, done.stderr)
+            assert "Traceback" not in done.stderr and "Score:" not in done.stdout
+    # The course's notebooks are data (assignment.toml's `notebooks`): the local check names where its functions are.
+    assert "(svm.ipynb only calls the functions you write in cs231n/classifiers/linear_svm.py)" in \
+        grader("grade", "svm", str(nb_dir / "svm.ipynb")).stderr
+    # A notebook with its plots is over the 512 KiB file limit: still told it is a notebook, not its size.
+    big = json.loads(NOTEBOOK)
+    big["cells"][0]["outputs"] = [{"output_type": "display_data", "data": {"image/png": "A" * 700_000}}]
+    (nb_dir / "two_layer_net.ipynb").write_text(json.dumps(big))
+    large = grader("submit", "two_layer_net", str(nb_dir / "two_layer_net.ipynb"))
+    assert large.returncode == 2 and "two_layer_net.ipynb is a Jupyter notebook" in large.stderr, large.stderr
+    assert "Upload neural_net.py instead" in large.stderr and "512 KiB" not in large.stderr
+    # The 2021+ edition's two files: the message names both.
+    fc = grader("grade", "fc_net", str(nb_dir / "svm.ipynb"), str(FC_NET / "fc_net.py"))
+    assert fc.returncode == 2 and "Give it cs231n/layers.py and cs231n/classifiers/fc_net.py instead" in fc.stderr
+    # Sent as the archive: the server refuses it with its message, and counts nothing.
+    as_archive = grader("submit", "--all", str(nb_dir / "svm.ipynb"))
+    assert as_archive.returncode == 2 and "svm.ipynb is not an archive" in as_archive.stderr, as_archive.stderr
+    assert "Jupyter notebook" in as_archive.stderr
     with site.app.extensions["grader"].db.session() as session:
         assert session.query(Submission).count() == before
 

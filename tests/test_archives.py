@@ -133,6 +133,27 @@ def test_the_2017_folder_zip_makes_one_submission_per_assignment(course_app, cou
     assert [(r.status, r.user_id) for r in svm_rows] == [("queued", course_people.ids["alice"])] * 2
 
 
+def test_the_archive_answer_has_the_shape_of_the_contract(course_app, course_people):
+    """DESIGN.md: 202 {"submissions": [{"id", "assignment", "status", "url"}], "ignored": [...], "missing": [...]}.
+    The only additions are documented in the README: each submission's "files" (archive path -> stored name), and
+    "warning" while no worker is running (none is here)."""
+    answer = post_archive(course_app.test_client(), course_people.headers("alice"), code_submission_2021(),
+                          "a1_code_submission.zip")
+    assert answer.status_code == 202 and answer.mimetype == "application/json"
+    body = answer.json
+    assert set(body) == {"submissions", "ignored", "missing", "warning"}, body
+    assert "no grading worker is running" in body["warning"]
+    assert len(body["submissions"]) == 2
+    for sub in body["submissions"]:
+        assert set(sub) == {"id", "assignment", "status", "url", "files"}, sub
+        assert isinstance(sub["id"], int) and sub["status"] == "queued"
+        assert sub["url"] == f"http://localhost/api/v1/submissions/{sub['id']}"
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in sub["files"].items())
+    assert {row.id for row in rows(course_app)} == {sub["id"] for sub in body["submissions"]}
+    assert all(set(item) == {"path", "reason"} for item in body["ignored"]) and len(body["ignored"]) == 11
+    assert body["missing"] == [{"assignment": "two_layer_net", "files": ["neural_net.py"]}]
+
+
 def test_the_2021_code_submission_finds_the_assignments_that_exist_here(course_app, course_people):
     answer = post_archive(course_app.test_client(), course_people.headers("alice"), code_submission_2021(),
                           "a1_code_submission.zip")
@@ -329,8 +350,17 @@ def test_a_notebook_is_refused_with_the_file_to_upload_and_counts_for_nothing(co
 
 
 def test_a_notebook_sent_as_an_archive_is_refused_with_the_files_to_upload(course_app, course_people):
-    answer = post_archive(course_app.test_client(), course_people.headers("alice"), NOTEBOOK, "svm.ipynb")
+    client = course_app.test_client()
+    headers = course_people.headers("alice")
+    answer = post_archive(client, headers, NOTEBOOK, "svm.ipynb")
     assert answer.status_code == 400 and "Jupyter notebook" in answer.json["error"]
+    # It counts against no limit, and keeps its message once the rejected-uploads limit (2) is reached.
+    for _ in range(3):
+        assert post_archive(client, headers, zip_of({"../x.py": SVM})).status_code in (400, 429)
+    assert post_archive(client, headers, folder_zip_2017()).status_code == 429
+    again = post_archive(client, headers, NOTEBOOK, "svm.ipynb")
+    assert again.status_code == 400 and "svm.ipynb is a Jupyter notebook" in again.json["error"], again.json
+    assert "does not count against your limits" in again.json["error"]
     assert rows(course_app) == []
 
 
@@ -339,6 +369,31 @@ def test_python_that_merely_starts_with_a_dict_is_not_a_notebook():
     assert not archives.is_notebook("linear_svm.py", SVM)
     assert archives.is_notebook("linear_svm.py", b"\xef\xbb\xbf" + NOTEBOOK)
     assert archives.is_notebook("SVM.IPYNB", b"")
+
+
+def test_the_course_notebooks_are_data_of_each_assignment(tmp_path):
+    """Item 4: which notebook calls which files comes from assignment.toml (`notebooks`), not from the engine: both
+    editions' two_layer_net.ipynb name their files, and a course folder that lists no notebook gets no hint."""
+    import shutil
+
+    from worker.assignments import AssignmentError, get_assignment, load_assignment_dir
+
+    hints = archives.notebook_hints(get_assignment(a) for a in ("svm", "two_layer_net", "fc_net"))
+    assert hints == {"svm.ipynb": ["cs231n/classifiers/linear_svm.py"],
+                     "two_layer_net.ipynb": ["cs231n/classifiers/neural_net.py", "cs231n/layers.py",
+                                             "cs231n/classifiers/fc_net.py"]}
+    message = archives.notebook_message("Two_Layer_Net.ipynb", ["neural_net.py"], hints=hints)
+    assert message.startswith("Two_Layer_Net.ipynb is a Jupyter notebook, not Python source")
+    assert "Upload neural_net.py instead (Two_Layer_Net.ipynb only calls the functions you write in " \
+           "cs231n/classifiers/neural_net.py / cs231n/layers.py / cs231n/classifiers/fc_net.py)." in message
+    assert "only calls" not in archives.notebook_message("svm.ipynb", ["linear_svm.py"], hints={})
+    assert "only calls" not in archives.notebook_message("knn.ipynb", ["linear_svm.py"], hints=hints)
+    folder = tmp_path / "svm"
+    shutil.copytree(archives.__file__.rsplit("/grader/", 1)[0] + "/assignments/svm", folder)
+    toml = folder / "assignment.toml"
+    toml.write_text(toml.read_text().replace('notebooks = ["svm.ipynb"]', 'notebooks = ["../svm.py"]'))
+    with pytest.raises(AssignmentError, match="'notebooks' must list notebook file names"):
+        load_assignment_dir(folder)
 
 
 # --------------------------------------------------------------------------- the web form
@@ -402,11 +457,16 @@ def test_the_web_form_takes_an_archive_larger_than_the_file_cap(course_app, cour
 
 def test_the_single_file_form_refuses_a_notebook_naming_the_file_to_upload(course_app, course_people):
     client = page_login(course_app, "alice")
-    answer = form_post(client, "/assignments/svm/submissions", "/assignments/svm", "svm.ipynb", NOTEBOOK)
-    assert answer.status_code == 400
-    html = answer.get_data(as_text=True)
-    assert "svm.ipynb is a Jupyter notebook" in html and "Upload linear_svm.py instead" in html
+    # More than the hourly limit (3) and the rejected-uploads limit (2): a notebook counts against neither.
+    for name in ("svm.ipynb", "linear_svm.py", "svm.ipynb", "linear_svm.py"):
+        answer = form_post(client, "/assignments/svm/submissions", "/assignments/svm", name, NOTEBOOK)
+        assert answer.status_code == 400, (name, answer.status_code)
+        html = answer.get_data(as_text=True)
+        assert f"{name} {'is a Jupyter notebook' if name.endswith('.ipynb') else 'contains a Jupyter notebook'}" in html
+        assert "Upload linear_svm.py instead" in html and "does not count against your limits" in html
     assert rows(course_app) == []
+    answer = form_post(client, "/assignments/svm/submissions", "/assignments/svm", "linear_svm.py", SVM)
+    assert answer.status_code == 303 and [r.assignment_id for r in rows(course_app)] == ["svm"]
 
 
 def test_only_a_logged_in_user_may_send_a_large_archive_to_the_web_form(course_app, course_people):

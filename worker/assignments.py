@@ -62,6 +62,9 @@ class Assignment:
     # cs231n/layer_utils.py), under provided/ in the assignment folder, and the order modules are executed.
     provided: list[str] = field(default_factory=list)
     load_order: list[str] = field(default_factory=list)
+    # The course notebooks that call this assignment's functions (``svm.ipynb``): a student who uploads one
+    # is told which files to hand in instead.
+    notebooks: list[str] = field(default_factory=list)
     # Shown to students (the pages, the API, its kit); ``published = false`` in assignment.toml keeps an
     # assignment to course staff while it is being prepared.
     published: bool = True
@@ -165,6 +168,10 @@ def load_assignment_dir(path: Path, assignment_id: str | None = None) -> Assignm
     for key, value in (("files", files), ("provided", provided), ("load_order", load_order)):
         if not isinstance(value, list) or not all(isinstance(f, str) and _PATH.match(f) for f in value):
             raise AssignmentError(f"{toml_path}: '{key}' must list relative .py paths such as cs231n/layers.py")
+    notebooks = data.get("notebooks", [])
+    if not isinstance(notebooks, list) or not all(isinstance(n, str) and n.lower().endswith(".ipynb") and "/" not in n
+                                                  and "\\" not in n for n in notebooks):
+        raise AssignmentError(f"{toml_path}: 'notebooks' must list notebook file names such as svm.ipynb")
     conventions = data.get("conventions", {})
     if not isinstance(conventions, dict):
         raise AssignmentError(f"{toml_path}: [conventions] must be a table")
@@ -193,7 +200,7 @@ def load_assignment_dir(path: Path, assignment_id: str | None = None) -> Assignm
     return Assignment(id=aid, title=str(data.get("title", aid)), files=files, tests=tests, limits=limits,
                       path=path, description=str(data.get("description", "")), edition=str(data.get("edition", "")),
                       conventions=dict(conventions), provided=list(provided), load_order=list(load_order),
-                      published=published)
+                      notebooks=list(notebooks), published=published)
 
 
 @lru_cache(maxsize=None)

@@ -301,7 +301,8 @@ def submit(assignment_id: str) -> Any:
     if not uploads:
         return _assignment_page(entry, upload_error=f"Choose your {' and '.join(expected)} to upload.", status=400)
     try:
-        submissions.refuse_notebooks(entry, uploads)  # before the renaming below: the message names their file
+        # Before the renaming below: the message names their file.
+        submissions.refuse_notebooks(entry, uploads, st.settings)
     except ServiceError as exc:
         return _assignment_page(entry, upload_error=exc.message, status=exc.status)
     note = None
