@@ -29,7 +29,7 @@ def _svm(x, y, *, skip_correct=True, avg_loss=True, avg_grad=True, mask_all=Fals
     return {"loss": float(loss), "dx": pos / (n if avg_grad else 1)}
 
 
-def _softmax(x, y, *, onehot=True, avg_loss=True, avg_grad=True, norm_axis=1):
+def _softmax(x, y, *, onehot=True, avg_loss=True, avg_grad=True, norm_axis=1, dx_by_classes=False):
     n = x.shape[0]
     rows = np.arange(n)
     shifted = x - x.max(axis=1, keepdims=True)
@@ -39,26 +39,32 @@ def _softmax(x, y, *, onehot=True, avg_loss=True, avg_grad=True, norm_axis=1):
     dx = probs.copy()
     if onehot:
         dx[rows, y] -= 1.0
+    if dx_by_classes:
+        return {"loss": float(loss), "dx": dx / x.shape[1]}
     return {"loss": float(loss), "dx": dx / (n if avg_grad else 1)}
 
 
-def _net(params, X, y, reg, *, reg_loss=0.5, reg_grad=1.0, reg_biases=False, mask=True, w2_pre_relu=False):
+def _net(params, X, y, reg, *, reg_loss=0.5, reg_grad=1.0, reg_biases=False, mask=True, w2_pre_relu=False,
+         reg_keys=("W1", "W2"), relu_scores=False):
     W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X2 = X.reshape(X.shape[0], -1)
     pre = X2.dot(W1) + b1
     hidden = np.maximum(0.0, pre)
-    scores = hidden.dot(W2) + b2
+    scores_pre = hidden.dot(W2) + b2
+    scores = np.maximum(0.0, scores_pre) if relu_scores else scores_pre
     n = X.shape[0]
     rows = np.arange(n)
     shifted = scores - scores.max(axis=1, keepdims=True)
     e = np.exp(shifted)
     probs = e / e.sum(axis=1, keepdims=True)
-    keys = ("W1", "W2", "b1", "b2") if reg_biases else ("W1", "W2")
+    keys = tuple(reg_keys) + (("b1", "b2") if reg_biases else ())
     weights = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     loss = -np.sum(np.log(probs[rows, y])) / n + reg_loss * reg * sum(float(np.sum(weights[k] ** 2)) for k in keys)
     dscores = probs.copy()
     dscores[rows, y] -= 1.0
     dscores /= n
+    if relu_scores:
+        dscores = dscores * (scores_pre > 0)
     dhidden = dscores.dot(W2.T)
     if mask:
         dhidden = dhidden * (pre > 0)
@@ -116,6 +122,17 @@ MISTAKES = [
     Mistake("softmax_normalise_axis0", "normalise the exponentials over the samples (axis=0)",
             "each row is a distribution over the classes: divide by the row sums (axis=1)", ("loss", "dx"),
             lambda x, y: _softmax(x, y, norm_axis=0), kind="softmax_loss"),
+    Mistake("softmax_dx_by_classes", "divide dx by the number of classes C instead of the number of samples N",
+            "dx /= N (x.shape[0]): the loss is a mean over the samples", ("dx",),
+            lambda x, y: _softmax(x, y, dx_by_classes=True), kind="softmax_loss",
+            applies=lambda x, y: x.shape[0] != x.shape[1]),
+    Mistake("net_relu_on_scores", "put a ReLU on the output layer too (affine_relu_forward for both layers)",
+            "the scores are the second affine layer's output without a ReLU: affine_forward, then affine_backward",
+            ("loss", "W1", "b1", "W2", "b2"), lambda p, X, y, reg: _net(p, X, y, reg, relu_scores=True),
+            kind="net_loss"),
+    Mistake("net_reg_only_W1", "regularise only W1 (W2 is missing from the regularisation)",
+            "0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2)), gradients reg * W1 and reg * W2", ("loss", "W2"),
+            lambda p, X, y, reg: _net(p, X, y, reg, reg_keys=("W1",)), kind="net_loss", applies=_reg),
     Mistake("net_full_reg", "use reg * (sum(W1*W1) + sum(W2*W2)) with gradients 2 * reg * W (the 2017 convention)",
             "this edition's fc_net.py asks for 0.5 * reg * (sum(W1*W1) + sum(W2*W2)), gradients reg * W",
             ("loss", "W1", "W2"), lambda p, X, y, reg: _net(p, X, y, reg, reg_loss=1.0, reg_grad=2.0), kind="net_loss",

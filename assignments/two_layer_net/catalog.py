@@ -13,7 +13,8 @@ from worker.checks.diagnosis import Mistake
 
 def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, mask_pre_bias=False,
          w2_pre_relu=False, onehot=True, avg_loss=True, avg_grad=True, reg_loss=1.0, reg_grad=2.0,
-         reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False, w2_transposed=False):
+         reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False, w2_transposed=False, probs_as_scores=False,
+         bias_mean=(), divide_before_onehot=False, reg_norm=False):
     """Forward and backward pass of the reference, with the mistakes as switches."""
     W1, c1, W2, c2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X = np.asarray(X, np.float64)
@@ -21,6 +22,9 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
     hidden = np.maximum(0.0, pre) if relu else pre
     scores = hidden.dot(W2) + (c2 if b2 else 0.0)
     if y is None:
+        if probs_as_scores:
+            e = np.exp(scores - scores.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
         return scores
     y = np.asarray(y).astype(np.intp)
     n = X.shape[0]
@@ -32,11 +36,16 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
     weights = {"W1": W1, "W2": W2, "b1": c1, "b2": c2}
     reg_keys = tuple(reg_keys) + (("b1", "b2") if reg_biases else ())
     reg_scale = reg / n if avg_reg else reg
-    loss = data_loss + reg_loss * reg_scale * sum(float(np.sum(weights[k] ** 2)) for k in reg_keys)
+    if reg_norm:
+        loss = data_loss + reg_scale * sum(float(np.linalg.norm(weights[k])) for k in reg_keys)
+    else:
+        loss = data_loss + reg_loss * reg_scale * sum(float(np.sum(weights[k] ** 2)) for k in reg_keys)
     dscores = probs.copy()
+    if divide_before_onehot:
+        dscores /= n
     if onehot:
         dscores[rows, y] -= 1.0
-    if avg_grad:
+    if avg_grad and not divide_before_onehot:
         dscores /= n
     dhidden = dscores.dot(W2.T)
     if relu and mask:
@@ -49,6 +58,8 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
     }
     if w2_transposed:
         grads["W2"] = hidden.T.dot(dscores).T.copy()
+    for k in bias_mean:
+        grads[k] = grads[k] / n
     for k in reg_keys:
         grads[k] = grads[k] + reg_grad * reg_scale * weights[k]
     return float(loss), grads
@@ -75,6 +86,9 @@ MISTAKES = [
             ("scores",), _scores(b1=False), kind="scores"),
     Mistake("net_scores_no_b2", "leave b2 out of the scores", "scores = hidden.dot(W2) + b2", ("scores",),
             _scores(b2=False), kind="scores"),
+    Mistake("net_scores_softmax", "return the softmax probabilities instead of the scores when y is None",
+            "when y is None return the class scores hidden.dot(W2) + b2 themselves; the softmax belongs to the loss",
+            ("scores",), _scores(probs_as_scores=True), kind="scores"),
     Mistake("net_scores_no_relu", "leave out the ReLU (a purely linear network)",
             "hidden = np.maximum(0, X.dot(W1) + b1)", ("scores",), _scores(relu=False), kind="scores"),
     # ------------------------------------------------------------------ loss and gradients
@@ -124,6 +138,18 @@ MISTAKES = [
     Mistake("net_reg_averaged", "divide the regularisation by N along with the data loss",
             "average only the data part; add reg * (sum(W1*W1) + sum(W2*W2)) afterwards",
             ("loss", "W1", "W2"), _loss(avg_reg=True), applies=_has_reg),
+    Mistake("net_db2_averaged_twice", "take the mean of dscores over the samples for grads['b2'] (dscores is "
+            "already divided by N)", "grads['b2'] = np.sum(dscores, axis=0)", ("b2",), _loss(bias_mean=("b2",))),
+    Mistake("net_bias_grads_averaged_twice", "take the mean over the samples for both bias gradients (the upstream "
+            "gradients are already divided by N)", "grads['b1'] = np.sum(dhidden, axis=0); grads['b2'] = "
+            "np.sum(dscores, axis=0)", ("b1", "b2"), _loss(bias_mean=("b1", "b2"))),
+    Mistake("net_divide_before_onehot", "divide the probabilities by N before subtracting 1 at the correct class "
+            "(dscores = probs / N; dscores[range(N), y] -= 1)", "subtract 1 first, then divide all of dscores by N",
+            ("W1", "b1", "W2", "b2"), _loss(divide_before_onehot=True)),
+    Mistake("net_reg_norm", "regularise with the norms of W1 and W2 instead of their squared sums",
+            "reg * (np.sum(W1 * W1) + np.sum(W2 * W2)): np.linalg.norm(W) is the square root of np.sum(W * W)",
+            ("loss",), lambda p, X, y, reg: (_net(p, X, y, reg, reg_norm=True)[0], _net(p, X, y, reg)[1]),
+            applies=_has_reg),
     Mistake("net_loss_no_biases", "leave both biases out of the forward pass of the loss",
             "scores = np.maximum(0, X.dot(W1) + b1).dot(W2) + b2", ("loss", "W1", "b1", "W2", "b2"),
             _loss(b1=False, b2=False)),

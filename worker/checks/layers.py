@@ -393,7 +393,7 @@ def net_notebook_values(ctx: Context) -> Outcome:
         raise CheckFailed(f"{CLASS}.loss(X) without y should return the scores, but it returned {type_name(scores)}")
     scores = expect_array(scores, f"the scores returned by {CLASS}.loss(X)", (3, c))
     check_close("scores of the notebook's net (y is None)", scores, expected_scores, 1e-6,
-                axis_names=("sample", "class"), param="scores")
+                axis_names=("sample", "class"), param="scores", hint=probabilities_hint(scores, expected_scores))
     for reg, expected in ((0.0, NET_LOSS_REG0), (1.0, NET_LOSS_REG1)):
         _new_net(ctx, "nb", d, h, c, reg=reg, params=params)
         loss, _ = _net_loss(ctx, "nb", X, y, {}, need_grads=False)
@@ -406,6 +406,15 @@ def net_notebook_values(ctx: Context) -> Outcome:
                               f"value is {expected}", hint=hint,
                               details={"student": loss, "expected": expected, "tolerance": 1e-6})
     return Outcome("the notebook's scores and losses (3.4702243556 at reg 0, 26.5948426952 at reg 1)")
+
+
+def probabilities_hint(scores: np.ndarray, expected: np.ndarray) -> str | None:
+    """The softmax of the right scores returned in their place (loss(X) without y must return the raw scores)."""
+    e = np.exp(expected - expected.max(axis=1, keepdims=True))
+    if scores.shape == expected.shape and rel_error(scores, e / e.sum(axis=1, keepdims=True)) < 1e-6:
+        return ("These are the softmax probabilities of the right scores: when y is None, loss returns the class "
+                "scores themselves (the last affine layer's output); the softmax belongs to the loss")
+    return None
 
 
 def _random_net(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from worker.checks.diagnosis import diagnose
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.gradients import gradient_check
 from worker.checks.hints import loss_hint, weight_gradient_hint
+from worker.checks.layers import probabilities_hint
 from worker.checks.values import expect_array, expect_float, expect_pair, type_name
 from worker.sandbox import StudentCodeError
 from worker.sandbox.protocol import Ref
@@ -164,7 +165,7 @@ def toy_scores(ctx: Context) -> Outcome:
     diff = float(np.sum(np.abs(scores - TOY_SCORES)))
     if diff > 1e-7:
         check_close("toy scores (the notebook's values, printed to 8 decimals)", scores, TOY_SCORES, 1e-6,
-                    axis_names=("sample", "class"), param="scores")
+                    axis_names=("sample", "class"), param="scores", hint=probabilities_hint(scores, TOY_SCORES))
     return Outcome(f"toy scores match the notebook (sum of absolute differences {diff:.2e} < 1e-7)",
                    {"error": diff, "tolerance": 1e-7})
 
@@ -551,6 +552,12 @@ def _expect_train_stats(value: Any) -> dict[str, list[float]]:
         if isinstance(seq, np.ndarray) and seq.ndim == 1:
             seq = list(seq)
         if not isinstance(seq, (list, tuple)):
+            if key not in value:
+                raise CheckFailed(f"the dict train returns has no key '{key}' (its keys: "
+                                  f"{', '.join(repr(k) for k in value) or 'none'})",
+                                  hint="Return the starter's dict: {'loss_history': loss_history, 'train_acc_history': "
+                                       "train_acc_history, 'val_acc_history': val_acc_history}; the notebook reads "
+                                       "these keys")
             raise CheckFailed(f"train()['{key}'] should be a list, but it is {type_name(seq)}")
         out[key] = [expect_float(v, f"train()['{key}'] entry") for v in seq]
     return out
@@ -663,22 +670,63 @@ def train_digits(ctx: Context) -> Outcome:
 # side with the student's own loss and predict (so a wrong loss is charged to the loss tests, not here).
 # Sampling is checked apart, on one-hot rows, where a row of W1 moves only if its sample was drawn.
 
-TRAIN_N, TRAIN_BATCH, TRAIN_ITERS = 8, 4, 7
+# num_train = 10, batch_size = 4: iterations_per_epoch = 2.5, so an epoch counted with // (2) or int() shows.
+TRAIN_N, TRAIN_BATCH, TRAIN_ITERS = 10, 4, 7
 TRAIN_LR, TRAIN_DECAY, TRAIN_REG = 0.5, 0.5, 0.3
+# A second run with fewer samples than batch_size: iterations_per_epoch = max(3 / 4, 1) = 1.
+SMALL_N = 3
 
 
-def _epoch_starts(num_train: int, batch_size: int, num_iters: int) -> list[int]:
-    per_epoch = max(num_train / batch_size, 1)
+def _per_epoch(num_train: int, batch_size: int, variant: str = "spec") -> float:
+    if variant == "floor":
+        return max(num_train // batch_size, 1)
+    if variant == "no_max":
+        return num_train / batch_size
+    return max(num_train / batch_size, 1)
+
+
+def _epoch_starts(num_train: int, batch_size: int, num_iters: int, variant: str = "spec") -> list[int]:
+    per_epoch = _per_epoch(num_train, batch_size, variant)
     return [it for it in range(num_iters) if it % per_epoch == 0]
 
 
-def _identical_rows_problem(rng: np.random.Generator) -> dict[str, Any]:
+def _sgd_step_local(params: dict[str, np.ndarray], x: np.ndarray, label: int, lr: float,
+                    reg: float) -> dict[str, np.ndarray]:
+    """One correct SGD step on a batch of identical rows (x, label): used only to design the problem."""
+    pre = x.dot(params["W1"]) + params["b1"]
+    hidden = np.maximum(0.0, pre)
+    scores = hidden.dot(params["W2"]) + params["b2"]
+    p = np.exp(scores - scores.max())
+    p /= p.sum()
+    dscores = p.copy()
+    dscores[label] -= 1.0
+    dhidden = params["W2"].dot(dscores) * (pre > 0)
+    grads = {"W1": np.outer(x, dhidden) + 2 * reg * params["W1"], "b1": dhidden,
+             "W2": np.outer(hidden, dscores) + 2 * reg * params["W2"], "b2": dscores}
+    return {k: params[k] - lr * grads[k] for k in KEYS}
+
+
+def _identical_rows_problem(rng: np.random.Generator, n: int = TRAIN_N) -> dict[str, Any]:
+    """Every training row is the same point x0 with the highest class as label, so every minibatch is the same
+    whatever was drawn. b2 is set so that the net predicts another class before the first update and the label
+    after it: an accuracy recorded before the update (or at the wrong iteration) differs from the spec's."""
     d, h, c = 6, 5, 3
-    params, _, _ = random_problem(rng, n=TRAIN_N, d=d, h=h, c=c)
+    params, _, _ = random_problem(rng, n=n, d=d, h=h, c=c)
     x0 = rng.standard_normal(d)
     label = c - 1  # the highest class: a class count taken from the labels is right here (the loss tests judge it)
-    X = np.tile(x0, (TRAIN_N, 1))
-    y = np.full(TRAIN_N, label, dtype=np.int64)
+    base = _forward(params, x0[None, :])[0]
+    best, best_t = 0.0, None
+    for margin in np.linspace(-0.02, -1.5, 60):
+        trial = {k: v.copy() for k, v in params.items()}
+        trial["b2"][label] += margin - (base[label] - np.max(np.delete(base, label)))
+        s1 = _forward(_sgd_step_local(trial, x0, label, TRAIN_LR, TRAIN_REG), x0[None, :])[0]
+        after = s1[label] - np.max(np.delete(s1, label))
+        if min(-margin, after) > best:
+            best, best_t = min(-margin, after), trial
+    if best_t is not None:
+        params = best_t
+    X = np.tile(x0, (n, 1))
+    y = np.full(n, label, dtype=np.int64)
     # Validation: the same point with labels whose class shares are all different (1/6, 2/6, 3/6), so an
     # accuracy computed on the wrong data, or counted instead of averaged, shows.
     classes = rng.permutation(c)
@@ -687,10 +735,10 @@ def _identical_rows_problem(rng: np.random.Generator) -> dict[str, Any]:
     return {"params": params, "X": X, "y": y, "X_val": X_val, "y_val": y_val}
 
 
-def _student_train(ctx: Context, name: str, prob: dict[str, Any], **settings: Any) -> Any:
+def _student_train(ctx: Context, name: str, prob: dict[str, Any], verbose: bool = False, **settings: Any) -> Any:
     new_net(ctx, name, prob["params"])
     return ctx.student.call_method(name, "train", prob["X"], prob["y"], prob["X_val"], prob["y_val"],
-                                   verbose=False, label=f"{CLASS}.train", **settings)
+                                   verbose=verbose, label=f"{CLASS}.train", **settings)
 
 
 def _params_after(ctx: Context, name: str) -> dict[str, np.ndarray]:
@@ -701,13 +749,15 @@ def _params_after(ctx: Context, name: str) -> dict[str, np.ndarray]:
 
 
 def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float, keys: tuple[str, ...] = KEYS,
-            ) -> dict[str, Any]:
+            batch: int = TRAIN_BATCH) -> dict[str, Any]:
     """SGD on the identical rows with the student's own loss and predict: the trajectory train must follow."""
     params = {k: v.copy() for k, v in prob["params"].items()}
-    Xb, yb = prob["X"][:TRAIN_BATCH], prob["y"][:TRAIN_BATCH]
+    Xb, yb = prob["X"][:batch], prob["y"][:batch]
+    if Xb.shape[0] < batch:  # fewer rows than batch_size: a minibatch repeats them (all identical)
+        Xb, yb = np.tile(prob["X"][:1], (batch, 1)), np.full(batch, prob["y"][0])
     new_net(ctx, "replay", params)
     losses, train_acc, val_acc = [], [], []
-    starts = set(_epoch_starts(TRAIN_N, TRAIN_BATCH, len(lrs)))
+    starts = set(_epoch_starts(prob["X"].shape[0], batch, len(lrs)))
     for it, lr in enumerate(lrs):
         # The student's own loss, its gradients used as they come (a (1, H) bias gradient broadcasts in the
         # update exactly as it does in the student's train): the loss tests judge the values, not this one.
@@ -741,11 +791,14 @@ def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float,
     return {"params": params, "loss_history": losses, "train_acc_history": train_acc, "val_acc_history": val_acc}
 
 
-def _schedule(kind: str, lr: float, decay: float, num_iters: int) -> list[float]:
+def _schedule(kind: str, lr: float, decay: float, num_iters: int, num_train: int = TRAIN_N,
+              batch_size: int = TRAIN_BATCH) -> list[float]:
     """The learning rate used at each iteration under a decay schedule (the spec's, or a mistaken one)."""
-    starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, num_iters)
+    starts = _epoch_starts(num_train, batch_size, num_iters)
+    per_epoch = _per_epoch(num_train, batch_size)
     out = []
     for it in range(num_iters):
+        factor = decay
         if kind == "spec":
             decays = sum(1 for s in starts if s < it)
         elif kind == "never":
@@ -753,14 +806,20 @@ def _schedule(kind: str, lr: float, decay: float, num_iters: int) -> list[float]
         elif kind == "every_iteration":
             decays = it
         elif kind == "end_of_epoch":  # (it + 1) % iterations_per_epoch == 0
-            decays = sum(1 for s in range(it) if (s + 1) % max(TRAIN_N / TRAIN_BATCH, 1) == 0)
+            decays = sum(1 for s in range(it) if (s + 1) % per_epoch == 0)
         elif kind == "twice_per_epoch":
             decays = 2 * sum(1 for s in starts if s < it)
         elif kind == "twice_around_update":  # once before the epoch's first update, once after it
             decays = sum(1 for s in starts if s <= it) + sum(1 for s in starts if s < it)
+        elif kind == "floor":  # iterations_per_epoch = max(num_train // batch_size, 1)
+            decays = sum(1 for s in _epoch_starts(num_train, batch_size, num_iters, "floor") if s < it)
+        elif kind == "skip_first":  # `if it > 0 and it % iterations_per_epoch == 0`
+            decays = sum(1 for s in starts if 0 < s < it)
+        elif kind == "default_decay":  # the default 0.95 instead of the learning_rate_decay argument
+            decays, factor = sum(1 for s in starts if s < it), 0.95
         else:  # "before_update": decayed before this iteration's step
             decays = sum(1 for s in starts if s <= it)
-        out.append(lr * decay ** decays)
+        out.append(lr * factor ** decays)
     return out
 
 
@@ -776,7 +835,100 @@ SCHEDULE_HINTS = {
                        "starter's `if it % iterations_per_epoch == 0` block",
     "twice_around_update": "the learning rate is decayed twice per epoch (before and after the epoch's first "
                            "update); multiply it by learning_rate_decay once, in the starter's epoch block",
+    "floor": "the learning rate is decayed every num_train // batch_size iterations: the starter's "
+             "iterations_per_epoch = max(num_train / batch_size, 1) is a true division (2.5 here, not 2)",
+    "skip_first": "the learning rate is not decayed at iteration 0: the starter decays it whenever "
+                  "it % iterations_per_epoch == 0, iteration 0 included",
+    "default_decay": "the learning rate is multiplied by 0.95 (the default) instead of the learning_rate_decay "
+                     "argument",
 }
+
+
+def _first_step_hint(ctx: Context, prob: dict[str, Any]) -> str | None:
+    """One iteration of the student's train against one SGD step with the student's own gradients: name the
+    parameters whose step has the wrong sign, size, or an extra regularisation term."""
+    _student_train(ctx, "one_step", prob, learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG,
+                   num_iters=1, batch_size=TRAIN_BATCH)
+    after = _params_after(ctx, "one_step")
+    new_net(ctx, "one_grad", prob["params"])
+    value = ctx.student.call_method("one_grad", "loss", prob["X"][:TRAIN_BATCH], prob["y"][:TRAIN_BATCH],
+                                    reg=TRAIN_REG, label=f"{CLASS}.loss")
+    _, grads = expect_pair(value, f"{CLASS}.loss(X, y)", "loss", "grads")
+    if not isinstance(grads, dict):
+        return None
+    texts = []
+    for k in KEYS:
+        g = grads.get(k)
+        if not isinstance(g, np.ndarray) or g.size != prob["params"][k].size or after[k].shape != prob["params"][k].shape:
+            return None
+        g = g.reshape(prob["params"][k].shape).astype(np.float64)
+        step = after[k] - prob["params"][k]
+        if rel_error(step, -TRAIN_LR * g) <= 1e-8:
+            continue
+        for factor, text in ((TRAIN_LR, "moves along the gradient (+= instead of -=)"),
+                             (-TRAIN_LR / TRAIN_BATCH, "is divided by batch_size (the loss already averages over "
+                                                       "the minibatch)"),
+                             (0.0, "is zero (the parameter is never updated)")):
+            if rel_error(step, factor * g) <= 1e-8:
+                texts.append(f"the step of params['{k}'] {text}")
+                break
+        else:
+            if k in WEIGHTS and rel_error(step, -TRAIN_LR * (g + 2 * TRAIN_REG * prob["params"][k])) <= 1e-8:
+                texts.append(f"the step of params['{k}'] adds 2*reg*{k} to grads['{k}'] again (self.loss already "
+                             "includes the regularisation gradient)")
+            elif k in WEIGHTS and rel_error(step, -TRAIN_LR * (g + TRAIN_REG * prob["params"][k])) <= 1e-8:
+                texts.append(f"the step of params['{k}'] adds reg*{k} to grads['{k}'] again (self.loss already "
+                             "includes the regularisation gradient)")
+            else:
+                scale = float(np.sum(step * g) / max(np.sum(g * g), 1e-300))
+                if rel_error(step, scale * g) <= 1e-8:
+                    texts.append(f"the step of params['{k}'] is {scale:.6g} * grads['{k}'], not "
+                                 f"-learning_rate * grads['{k}'] = {-TRAIN_LR:g} * grads['{k}']")
+    if not texts:
+        return None
+    return ("In the first iteration " + "; ".join(texts) + ": update every parameter with "
+            "self.params[k] -= learning_rate * grads[k]")
+
+
+def _learning_rates_hint(ctx: Context, prob: dict[str, Any]) -> str | None:
+    """The learning rate the student's train used at each iteration, read from its steps (train run for 1, 2, ...
+    iterations; each step divided by the student's own gradient there), next to the spec's schedule."""
+    spec = _schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS)
+    used: dict[str, list[float]] = {k: [] for k in KEYS}
+    before = {k: v.copy() for k, v in prob["params"].items()}
+    for t in range(TRAIN_ITERS):
+        _student_train(ctx, "steps", prob, learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG,
+                       num_iters=t + 1, batch_size=TRAIN_BATCH)
+        after = _params_after(ctx, "steps")
+        new_net(ctx, "steps_grad", before)
+        value = ctx.student.call_method("steps_grad", "loss", prob["X"][:TRAIN_BATCH], prob["y"][:TRAIN_BATCH],
+                                        reg=TRAIN_REG, label=f"{CLASS}.loss")
+        _, grads = expect_pair(value, f"{CLASS}.loss(X, y)", "loss", "grads")
+        for k in KEYS:
+            g = np.asarray(grads.get(k), dtype=np.float64) if isinstance(grads, dict) else None
+            if g is None or g.size != before[k].size or after[k].shape != before[k].shape:
+                return None
+            g = g.reshape(before[k].shape)
+            step = after[k] - before[k]
+            lr = -float(np.sum(step * g) / max(np.sum(g * g), 1e-300))
+            if rel_error(step, -lr * g) > 1e-6:
+                return None  # not a plain gradient step: nothing to read
+            used[k].append(lr)
+        before = after
+    rows = {tuple(round(v, 12) for v in used[k]) for k in KEYS}
+    fmt = lambda values: ", ".join(f"{v:.6g}" for v in values)  # noqa: E731
+    starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, TRAIN_ITERS)
+    spec_text = (f"the spec's schedule (decayed by {TRAIN_DECAY:g} after the update of iterations "
+                 f"{', '.join(map(str, starts))}) gives {fmt(spec)}")
+    if len(rows) == 1:
+        wrong = [t for t in range(TRAIN_ITERS) if rel_error(used["W1"][t], spec[t]) > 1e-6]
+        if not wrong:
+            return None
+        return (f"The learning rates your train used, iteration by iteration (read from its steps): "
+                f"{fmt(used['W1'])}; {spec_text}. The first one that differs is at iteration {wrong[0]}")
+    parts = "; ".join(f"{k}: {fmt(used[k])}" for k in KEYS)
+    return (f"Not every parameter was updated with the same learning rate (read from the steps): {parts}; "
+            f"{spec_text}. Update every parameter with the current learning_rate")
 
 
 def train_sgd_steps(ctx: Context) -> Outcome:
@@ -796,7 +948,8 @@ def train_sgd_steps(ctx: Context) -> Outcome:
     expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
     details: dict[str, Any] = {"settings": settings, "num_train": TRAIN_N,
                                "loss_history": losses, "expected_loss_history": expected["loss_history"]}
-    setting = (f"(N = {TRAIN_N} identical rows, batch_size = {TRAIN_BATCH}, learning_rate = {TRAIN_LR}, "
+    setting = (f"(N = {TRAIN_N} identical rows, batch_size = {TRAIN_BATCH}, so iterations_per_epoch = "
+               f"{_per_epoch(TRAIN_N, TRAIN_BATCH):g}; learning_rate = {TRAIN_LR}, "
                f"learning_rate_decay = {TRAIN_DECAY}, reg = {TRAIN_REG}, num_iters = {TRAIN_ITERS})")
     bad_loss = [t for t in range(TRAIN_ITERS) if rel_error(losses[t], expected["loss_history"][t]) > 1e-8]
     bad_params = [k for k in KEYS if final[k].shape != expected["params"][k].shape
@@ -826,6 +979,13 @@ def train_sgd_steps(ctx: Context) -> Outcome:
                     all(rel_error(final[k], alt["params"][k]) <= 1e-8 for k in KEYS):
                 hint = text[0].upper() + text[1:]
                 break
+        if hint is None and len(set(losses)) == 1 and len(set(expected["loss_history"])) > 1:
+            hint = ("Every entry of loss_history is the same: self.loss was evaluated with the parameters from before "
+                    "training. self.loss reads self.params, so update self.params inside the loop")
+        if hint is None:
+            hint = _first_step_hint(ctx, prob)
+        if hint is None:
+            hint = _learning_rates_hint(ctx, prob)
         if hint is None:
             frozen = [k for k in bad_params if np.array_equal(final[k], prob["params"][k])]
             if frozen:
@@ -843,19 +1003,64 @@ def train_sgd_steps(ctx: Context) -> Outcome:
                       details=details)
 
 
-def train_histories(ctx: Context) -> Outcome:
-    """One train and one validation accuracy per epoch, computed with predict on the minibatch and on the
-    validation set (whose labels differ from the training labels).
+def _count_hint(got: int, num_train: int, batch_size: int, num_iters: int) -> str | None:
+    """Name the rule that records this many accuracy entries."""
+    spec = len(_epoch_starts(num_train, batch_size, num_iters))
+    if got == num_iters and spec != num_iters:
+        return ("Record the accuracies once per epoch, inside the `if it % iterations_per_epoch == 0` block, not "
+                "every iteration")
+    if num_train >= batch_size and got == len(_epoch_starts(num_train, batch_size, num_iters, "floor")):
+        return ("iterations_per_epoch = max(num_train / batch_size, 1) is a true division in the starter "
+                f"({_per_epoch(num_train, batch_size):g} here); with // or int() it is "
+                f"{_per_epoch(num_train, batch_size, 'floor'):g}")
+    if num_train < batch_size and got == len(_epoch_starts(num_train, batch_size, num_iters, "no_max")):
+        return ("With fewer samples than batch_size, num_train / batch_size is below 1: keep the starter's "
+                "iterations_per_epoch = max(num_train / batch_size, 1)")
+    if got == spec - 1:
+        return ("One entry is missing: record the accuracies at every iteration where it % iterations_per_epoch == 0 "
+                f"({', '.join(map(str, _epoch_starts(num_train, batch_size, num_iters)))} here, iteration 0 included, "
+                "with it running over range(num_iters))")
+    if got > spec:
+        return "Record the accuracies once per epoch, inside the `if it % iterations_per_epoch == 0` block"
+    return "Record the accuracies at every epoch's first iteration (it % iterations_per_epoch == 0)"
 
-    Every training row and every validation row is the same point, so at any moment the net predicts one
-    class p for all of them: the train accuracy must be 1 if p is the training label and 0 otherwise, and the
-    validation accuracy the share of y_val equal to p (1/6, 2/6 or 3/6). That holds whatever trajectory the
-    training took, so a wrong update is charged to the SGD test, not here.
+
+def _check_counts(stats: dict[str, list[float]], num_train: int, batch_size: int, num_iters: int,
+                  details: dict[str, Any]) -> None:
+    starts = _epoch_starts(num_train, batch_size, num_iters)
+    for key in ("train_acc_history", "val_acc_history"):
+        got = stats[key]
+        if len(got) != len(starts):
+            raise CheckFailed(f"train()['{key}'] has {len(got)} entries for num_iters = {num_iters}, num_train = "
+                              f"{num_train}, batch_size = {batch_size}, so iterations_per_epoch = max(num_train / "
+                              f"batch_size, 1) = {_per_epoch(num_train, batch_size):g}; expected {len(starts)}, one at "
+                              f"each iteration where it % iterations_per_epoch == 0 ({starts})",
+                              hint=_count_hint(len(got), num_train, batch_size, num_iters), details=details)
+
+
+def train_histories(ctx: Context) -> Outcome:
+    """One train and one validation accuracy per epoch (iterations_per_epoch = max(num_train / batch_size, 1)),
+    recorded after the epoch's first update, computed with predict on the minibatch and on the validation set.
+
+    1. Identical training and validation rows (every minibatch the same): at any moment the net predicts one
+       class p for all rows, so the train accuracy is 0 or 1 and the validation accuracy the share of p in y_val
+       (1/6, 2/6 or 3/6). When the student's steps follow SGD (the SGD test), the histories must also equal those
+       of the replayed trajectory, where the first update changes the prediction (so the moment shows).
+    2. Fewer training rows than batch_size: iterations_per_epoch = 1, one entry per iteration.
+    3. learning_rate = 0 on distinct rows: the predictions never change, the whole training set's accuracy (4/9)
+       is no multiple of 1/batch_size, and the validation accuracy is exactly 2/5.
     """
     prob = _identical_rows_problem(ctx.rng)
     settings = dict(learning_rate=TRAIN_LR, learning_rate_decay=TRAIN_DECAY, reg=TRAIN_REG, num_iters=TRAIN_ITERS,
                     batch_size=TRAIN_BATCH)
-    stats = _expect_train_stats(_student_train(ctx, "trained", prob, **settings))
+    try:
+        raw = _student_train(ctx, "trained", prob, verbose=True, **settings)
+    except StudentCodeError as err:
+        raise CheckFailed(f"{CLASS}.train(..., verbose=True) raised {err}",
+                          hint="train must work with verbose=True as the notebook calls it: the verbose branch "
+                               "only prints", details={"exception": err.exc_type}) from None
+    stats = _expect_train_stats(raw)
+    final = _params_after(ctx, "trained")
     starts = _epoch_starts(TRAIN_N, TRAIN_BATCH, TRAIN_ITERS)
     label = int(prob["y"][0])
     c = prob["params"]["W2"].shape[1]
@@ -863,80 +1068,259 @@ def train_histories(ctx: Context) -> Outcome:
     details = {"epoch_starts": starts, "train_acc_history": stats["train_acc_history"],
                "val_acc_history": stats["val_acc_history"],
                "possible_pairs": sorted([list(pair) for pair in consistent])}
-    for key in ("train_acc_history", "val_acc_history"):
-        got = stats[key]
-        if len(got) != len(starts):
-            hint = ("Record the accuracies once per epoch, inside the `if it % iterations_per_epoch == 0` block, "
-                    "not every iteration" if len(got) > len(starts) else
-                    "Record the accuracies at every epoch's first iteration (it % iterations_per_epoch == 0)")
-            raise CheckFailed(f"train()['{key}'] has {len(got)} entries for num_iters = {TRAIN_ITERS} with "
-                              f"iterations_per_epoch = {max(TRAIN_N / TRAIN_BATCH, 1):g}; expected {len(starts)}, one at "
-                              f"each iteration where it % iterations_per_epoch == 0 ({starts})", hint=hint,
-                              details=details)
+    _check_counts(stats, TRAIN_N, TRAIN_BATCH, TRAIN_ITERS, details)
     shares = ", ".join(f"{np.mean(prob['y_val'] == p):.4g}" for p in range(c))
     for i, (tr, va) in enumerate(zip(stats["train_acc_history"], stats["val_acc_history"])):
         if any(abs(tr - a) < 1e-12 and abs(va - b) < 1e-12 for a, b in consistent):
             continue
         hint = None
+        counts_val = {float(np.sum(prob["y_val"] == p)) for p in range(c)}
         if tr > 1 or va > 1:
             hint = "An accuracy is a mean (the share of correct predictions), not a count"
+        elif any(abs(va - k / TRAIN_BATCH) < 1e-12 for k in counts_val):
+            hint = ("The validation accuracy is the number of right predictions divided by batch_size: divide by the "
+                    "number of validation samples, (self.predict(X_val) == y_val).mean()")
         elif va in (0.0, 1.0):
             hint = "The validation accuracy looks computed on the training data: use (predict(X_val) == y_val).mean()"
         elif tr not in (0.0, 1.0):
             hint = "The train accuracy looks computed on the validation data: use (predict(X_batch) == y_batch).mean()"
+        else:
+            hint = ("The validation accuracy is not the share of correct predictions over all of X_val: use "
+                    "(self.predict(X_val) == y_val).mean()")
         raise CheckFailed(f"entry {i} of the histories is train {tr!r}, validation {va!r}; with every row the same "
                           f"point, predict gives one class for all rows, so the train accuracy must be 0 or 1 and the "
                           f"validation accuracy one of {shares} (the validation labels' class shares)", hint=hint,
                           details=details)
-    return Outcome(f"train and validation accuracies recorded once per epoch ({len(starts)} entries), on the right "
-                   "data", details)
+    # When the steps follow SGD, the accuracies must be those of that trajectory, recorded after the update.
+    expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
+    on_track = (all(rel_error(a, b) <= 1e-8 for a, b in zip(stats["loss_history"], expected["loss_history"]))
+                and len(stats["loss_history"]) == TRAIN_ITERS
+                and all(rel_error(final[k], expected["params"][k]) <= 1e-8 for k in KEYS))
+    if on_track:
+        for key in ("train_acc_history", "val_acc_history"):
+            got, want = stats[key], expected[key]
+            bad = [i for i, (a, b) in enumerate(zip(got, want)) if abs(a - b) > 1e-12]
+            if bad:
+                i = bad[0]
+                before = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS)[:starts[i]],
+                                 reg=TRAIN_REG) if starts[i] else None
+                hint = None
+                if i == 0 and starts[0] == 0:
+                    hint = ("The accuracy at iteration 0 is that of the parameters before the update: the starter "
+                            "records the accuracies after the SGD step (the `if it % iterations_per_epoch == 0` "
+                            "block comes after the update)")
+                raise CheckFailed(f"train()['{key}'][{i}] is {got[i]!r}, but predict after iteration {starts[i]}'s "
+                                  f"update gives {want[i]!r} (identical rows; the first update changes the predicted "
+                                  "class)", hint=hint, details=dict(details, expected=want,
+                                                                   replayed_before=bool(before)))
+    # Fewer samples than batch_size: iterations_per_epoch = max(num_train / batch_size, 1) = 1.
+    small = _identical_rows_problem(ctx.rng, n=SMALL_N)
+    try:
+        small_stats = _expect_train_stats(_student_train(ctx, "small", small, **settings))
+    except StudentCodeError as err:
+        if "larger sample than population" not in err.exc_message:
+            raise
+        small_stats = None  # sampling without replacement: the toy training's test charges it
+    if small_stats is not None:
+        _check_counts(small_stats, SMALL_N, TRAIN_BATCH, TRAIN_ITERS, details)
+    _fixed_predictions_histories(ctx)
+    return Outcome(f"train and validation accuracies recorded once per epoch ({len(starts)} entries with "
+                   f"iterations_per_epoch = 2.5, {TRAIN_ITERS} with 1), after the update, on the minibatch and on "
+                   "all of X_val", details)
 
 
-SAMPLING_N, SAMPLING_BATCH, SAMPLING_ITERS = 16, 4, 100
+def _fixed_predictions_histories(ctx: Context) -> None:
+    """learning_rate = 0: predictions never change. 4 of the 9 training rows and 2 of the 5 validation rows are
+    predicted right, so every train accuracy is a multiple of 1/3 (batch_size = 3), never 4/9 (the whole
+    training set) or 2/5 (the validation set), and every validation accuracy is exactly 2/5."""
+    n, b, iters = 9, 3, 7
+    params, X, _ = random_problem(ctx.rng, n=n, d=5, h=7, c=3)
+    X_val = ctx.rng.standard_normal((5, 5))
+    new_net(ctx, "fixed", params)
+    pred = expect_array(ctx.student.call_method("fixed", "predict", X, label=f"{CLASS}.predict"),
+                        f"{CLASS}.predict(X)", (n,), kinds="iu").astype(np.int64)
+    pred_val = expect_array(ctx.student.call_method("fixed", "predict", X_val, label=f"{CLASS}.predict"),
+                            f"{CLASS}.predict(X)", (5,), kinds="iu").astype(np.int64)
+    c = params["W2"].shape[1]
+    right = ctx.rng.permutation(n)[:4]
+    y = (pred + 1) % c
+    y[right] = pred[right]
+    right_val = ctx.rng.permutation(5)[:2]
+    y_val = (pred_val + 1) % c
+    y_val[right_val] = pred_val[right_val]
+    prob = {"params": params, "X": X, "y": y.astype(np.int64), "X_val": X_val, "y_val": y_val.astype(np.int64)}
+    stats = _expect_train_stats(_student_train(ctx, "fixed", prob, learning_rate=0.0, learning_rate_decay=0.5,
+                                               reg=0.0, num_iters=iters, batch_size=b))
+    details = {"train_acc_history": stats["train_acc_history"], "val_acc_history": stats["val_acc_history"],
+               "num_train": n, "batch_size": b, "train_set_accuracy": 4 / 9, "val_accuracy": 0.4}
+    _check_counts(stats, n, b, iters, details)
+    setting = (f"learning_rate = 0, so the predictions never change; 4 of the {n} training rows and 2 of the 5 "
+               f"validation rows are predicted right; batch_size = {b}")
+    for i, va in enumerate(stats["val_acc_history"]):
+        if abs(va - 0.4) > 1e-12:
+            hint = "Compute the validation accuracy on all of X_val: (self.predict(X_val) == y_val).mean()"
+            if abs(va - 2 / b) < 1e-12:
+                hint = ("The validation accuracy is the number of right predictions divided by batch_size: divide by "
+                        "the number of validation samples, (self.predict(X_val) == y_val).mean()")
+            elif abs(va - 4 / 9) < 1e-12 or any(abs(va - k / b) < 1e-12 for k in range(b + 1)):
+                hint = ("The validation accuracy looks computed on the training data: use "
+                        "(self.predict(X_val) == y_val).mean()")
+            elif va > 1:
+                hint = "An accuracy is a mean (the share of correct predictions), not a count"
+            raise CheckFailed(f"train()['val_acc_history'][{i}] is {va!r}; expected 0.4 ({setting})", hint=hint,
+                              details=details)
+    for i, tr in enumerate(stats["train_acc_history"]):
+        if not any(abs(tr - k / b) < 1e-12 for k in range(b + 1)):
+            hint = None
+            if abs(tr - 4 / 9) < 1e-12:
+                hint = ("The train accuracy is computed on the whole training set; the starter computes it on the "
+                        "minibatch: (self.predict(X_batch) == y_batch).mean()")
+            elif abs(tr - 0.4) < 1e-12:
+                hint = ("The train accuracy looks computed on the validation data: use "
+                        "(self.predict(X_batch) == y_batch).mean()")
+            raise CheckFailed(f"train()['train_acc_history'][{i}] is {tr!r}; the accuracy on a minibatch of "
+                              f"batch_size = {b} samples is a multiple of 1/{b} ({setting})", hint=hint,
+                              details=details)
+
+
+SAMPLING_N, SAMPLING_BATCH, SAMPLING_ITERS, SAMPLING_C = 16, 4, 100, 4
+SAMPLING_LR = 0.1
+
+
+def _train_on_refs(ctx: Context, name: str, prob: dict[str, Any], **settings: Any) -> tuple[Any, list[str]]:
+    """train with the data passed by reference, so that changes to the caller's arrays show."""
+    new_net(ctx, name, prob["params"])
+    keys = ("X", "y", "X_val", "y_val")
+    for key in keys:
+        ctx.student.put(f"train_{key}", prob[key])
+    stats = ctx.student.call_method(name, "train", *(Ref(f"train_{key}") for key in keys), verbose=False,
+                                    label=f"{CLASS}.train", **settings)
+    changed = []
+    for key in keys:
+        after = ctx.student.get(f"train_{key}")
+        if not isinstance(after, np.ndarray) or not np.array_equal(after, prob[key]):
+            changed.append(key)
+    return stats, changed
 
 
 def train_sampling(ctx: Context) -> Outcome:
-    """Fresh minibatches of batch_size samples, every sample reachable: on one-hot rows at reg = 0 a row of W1
-    moves only when its sample is in the minibatch. Any honest sampler passes (with or without replacement,
-    permutations, np.random.default_rng, seeded or not)."""
-    n, h, c = SAMPLING_N, 6, 3
+    """Fresh minibatches of batch_size samples with their own labels, every sample reachable, the minibatch's loss
+    recorded, the caller's data left alone.
+
+    One-hot training rows at reg = 0 with a large positive b1: row i of W1 moves only when sample i is in the
+    minibatch, by -learning_rate * (number of times it was drawn) * (its gradient as one sample of a minibatch,
+    computed here with the student's own loss). So one iteration tells which samples were drawn and how often,
+    whatever the random number generator: they must add up to batch_size, each row must move along its own
+    label's gradient (a y_batch drawn apart from X_batch does not), and loss_history[0] must be the loss of that
+    very minibatch. Any honest sampler passes (with or without replacement, permutations, np.random.default_rng,
+    seeded or not)."""
+    n, h, c, b = SAMPLING_N, 6, SAMPLING_C, SAMPLING_BATCH
     params = {"W1": 0.1 * ctx.rng.standard_normal((n, h)), "b1": 1.0 + ctx.rng.random(h),
               "W2": ctx.rng.standard_normal((h, c)) / math.sqrt(h), "b2": 0.1 * ctx.rng.standard_normal(c)}
-    prob = {"params": params, "X": np.eye(n), "y": np.full(n, c - 1, dtype=np.int64),
-            "X_val": np.eye(n)[:4], "y_val": np.zeros(4, dtype=np.int64)}
-    moved = {}
-    for iters in (1, SAMPLING_ITERS):
-        _student_train(ctx, "sampled", prob, learning_rate=0.1, learning_rate_decay=1.0, reg=0.0, num_iters=iters,
-                       batch_size=SAMPLING_BATCH)
+    X = np.eye(n)
+    y = (ctx.rng.permutation(n) % c).astype(np.int64)
+    prob = {"params": params, "X": X, "y": y, "X_val": np.eye(n)[:4], "y_val": np.zeros(4, dtype=np.int64)}
+    # What one occurrence of sample i in a minibatch of b samples does to row i of dW1, with the student's loss.
+    # Two groupings of the samples into minibatches: if they disagree, the student's loss couples the samples of
+    # a minibatch (a loss bug, charged to the loss tests) and the draws cannot be read from W1 here.
+    shapes_ = {k: v.shape for k, v in params.items()}
+    units = []
+    for order in (np.arange(n), ctx.rng.permutation(n)):
+        unit = np.zeros((n, h))
+        for start in range(0, n, b):
+            idx = order[start:start + b]
+            new_net(ctx, "unit", params)
+            _, grads = net_loss(ctx, "unit", X[idx], y[idx], 0.0, shapes_)
+            unit[idx] = grads["W1"][idx]
+        units.append(unit)
+    unit = units[0]
+    readable = rel_error(units[0], units[1]) <= 1e-9
+    details: dict[str, Any] = {"num_train": n, "batch_size": b, "iterations": SAMPLING_ITERS}
+    settings = dict(learning_rate=SAMPLING_LR, learning_rate_decay=1.0, reg=0.0, batch_size=b)
+    for run in range(3):
+        stats, changed = _train_on_refs(ctx, "sampled", prob, num_iters=1, **settings)
+        if changed:
+            raise CheckFailed(f"{CLASS}.train modified the caller's {', '.join(changed)} in place",
+                              hint="train must not change the data it is given: X[:] = X[order] or np.random.shuffle(X) "
+                                   "shuffles the caller's arrays; index a minibatch instead (X_batch = X[indices])",
+                              details=dict(details, modified=changed))
         final = _params_after(ctx, "sampled")
         if final["W1"].shape != params["W1"].shape:
             raise CheckFailed(f"params['W1'] changed shape during train: {final['W1'].shape}")
-        moved[iters] = [int(i) for i in np.flatnonzero(np.any(final["W1"] != params["W1"], axis=1))]
-    details = {"num_train": n, "batch_size": SAMPLING_BATCH, "rows_moved_after_1": moved[1],
-               "rows_moved_after_many": len(moved[SAMPLING_ITERS]), "iterations": SAMPLING_ITERS}
-    one = moved[1]
-    if not one:
-        raise CheckFailed("after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
-                          "the minibatch's gradient was not applied", details=details)
-    if len(one) > SAMPLING_BATCH:
-        raise CheckFailed(f"one iteration with batch_size = {SAMPLING_BATCH} used {len(one)} different samples of "
-                          f"{n} (one-hot rows: W1 row i moves only when sample i is in the minibatch)",
-                          hint="Each iteration uses a minibatch of batch_size samples, not the whole training set",
-                          details=details)
-    reached = moved[SAMPLING_ITERS]
+        delta = final["W1"] - params["W1"]
+        one = [int(i) for i in np.flatnonzero(np.any(delta != 0, axis=1))]
+        details["rows_moved_after_1"] = one
+        if not one:
+            raise CheckFailed("after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
+                              "the minibatch's gradient was not applied", details=details)
+        if len(one) > b:
+            raise CheckFailed(f"one iteration with batch_size = {b} used {len(one)} different samples of "
+                              f"{n} (one-hot rows: W1 row i moves only when sample i is in the minibatch)",
+                              hint="Each iteration uses a minibatch of batch_size samples (X_batch = X[indices] with "
+                                   "batch_size indices), not the whole training set or a fixed number of samples",
+                              details=details)
+        if not readable:
+            continue
+        counts: dict[int, float] = {}
+        mismatched = []
+        for i in one:
+            u = unit[i]
+            if not np.any(u):
+                continue
+            k = float(np.dot(delta[i], u) / (-SAMPLING_LR * np.dot(u, u)))
+            if rel_error(delta[i], -SAMPLING_LR * k * u) > 1e-6:
+                mismatched.append(i)
+            counts[i] = k
+        if mismatched:
+            raise CheckFailed(f"after one iteration, row {mismatched[0]} of W1 (sample {mismatched[0]}, label "
+                              f"{int(y[mismatched[0]])}) moved in a direction that no number of draws of that sample "
+                              "with its own label gives (one-hot rows, reg = 0): the minibatch pairs samples with "
+                              "other samples' labels",
+                              hint="Draw the indices once and use them for both: idx = np.random.choice(num_train, "
+                                   "batch_size); X_batch = X[idx]; y_batch = y[idx]", details=details)
+        whole = all(abs(k - round(k)) < 1e-6 and round(k) >= 1 for k in counts.values())
+        if not whole:
+            continue  # the step itself is not -learning_rate * grads: the SGD test charges that
+        batch_idx = [i for i, k in counts.items() for _ in range(int(round(k)))]
+        details["drawn"] = {str(i): int(round(k)) for i, k in counts.items()}
+        if len(batch_idx) != b:
+            raise CheckFailed(f"one iteration with batch_size = {b} drew {len(batch_idx)} samples (one-hot rows: each "
+                              "draw of sample i moves row i of W1 by one step of its gradient)",
+                              hint="A minibatch has exactly batch_size samples: np.random.choice(num_train, batch_size)",
+                              details=details)
+        losses = stats.get("loss_history") if isinstance(stats, dict) else None
+        if isinstance(losses, (list, tuple, np.ndarray)) and len(losses) >= 1:
+            recorded = expect_float(losses[0], "train()['loss_history'] entry")
+            new_net(ctx, "unit", params)
+            batch_loss, _ = net_loss(ctx, "unit", X[batch_idx], y[batch_idx], 0.0, shapes_, need_grads=False)
+            if rel_error(recorded, batch_loss) > 1e-8:
+                full_loss, _ = net_loss(ctx, "unit", X, y, 0.0, shapes_, need_grads=False)
+                hint = ("Record the loss of this iteration's minibatch: loss, grads = self.loss(X_batch, y=y_batch, "
+                        "reg=reg); loss_history.append(loss)")
+                if rel_error(recorded, full_loss) <= 1e-8:
+                    hint = ("loss_history records the loss of the whole training set; the starter records the "
+                            "minibatch's loss (the one self.loss(X_batch, y=y_batch, reg=reg) returned)")
+                yours, wanted = fmt_pair(recorded, batch_loss)
+                raise CheckFailed(f"loss_history[0] is {yours}, but the loss of the minibatch that iteration used "
+                                  f"(samples {sorted(batch_idx)}, read from the moves of W1) is {wanted}", hint=hint,
+                                  details=details)
+    _train_on_refs(ctx, "sampled", prob, num_iters=SAMPLING_ITERS, **settings)
+    final = _params_after(ctx, "sampled")
+    reached = [int(i) for i in np.flatnonzero(np.any(final["W1"] != params["W1"], axis=1))]
+    details["rows_moved_after_many"] = len(reached)
     if len(reached) < n:
         never = sorted(set(range(n)) - set(reached))
         prefix = bool(reached) and set(reached) == set(range(max(reached) + 1))
-        if len(reached) <= SAMPLING_BATCH and not prefix:
+        if len(reached) <= b and not prefix:
             hint = "Draw a fresh minibatch inside the loop, every iteration: the same samples were used every time"
         elif prefix:
             hint = (f"Draw the indices from all num_train samples (np.random.choice(num_train, batch_size)); only "
                     f"the first {len(reached)} samples were ever drawn")
         else:
             hint = "Every training sample must be reachable by the sampler"
-        raise CheckFailed(f"after {SAMPLING_ITERS} iterations with batch_size = {SAMPLING_BATCH}, samples "
+        raise CheckFailed(f"after {SAMPLING_ITERS} iterations with batch_size = {b}, samples "
                           f"{', '.join(map(str, never[:8]))}{' ...' if len(never) > 8 else ''} of {n} were never "
                           "used (one-hot rows: W1 row i moves only when sample i is in a minibatch)", hint=hint,
                           details=details)
-    return Outcome(f"one iteration used at most batch_size = {SAMPLING_BATCH} samples; {SAMPLING_ITERS} iterations "
-                   f"reached all {n}", details)
+    return Outcome(f"each iteration drew batch_size = {b} samples with their own labels and recorded that minibatch's "
+                   f"loss; {SAMPLING_ITERS} iterations reached all {n}; X, y, X_val, y_val unchanged", details)
