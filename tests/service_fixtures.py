@@ -5,6 +5,15 @@ PostgreSQL and Redis come from ``GRADER_TEST_POSTGRES_URL`` and
 Tests that need them FAIL when they are absent; they never skip. Each test
 run gets its own PostgreSQL database (dropped afterwards) and its own Redis
 key prefix and queue, so parallel runs do not collide.
+
+Under pytest-xdist (the parallel phase of `make test`) every worker process is
+a test run of its own: its databases are created on the given URL's server
+with the worker's name in theirs (``grader_test_gw1_...``), worker ``gwN``
+uses the Redis database index of the given URL minus N (gw0 the given one;
+the given one for all when that would go below 1) besides its own key
+prefixes, its temp dirs are pytest's per-worker ones, and every port is
+chosen free. The modules that must not run beside others are listed in
+tests/conftest.py (``SERIAL_MODULES``).
 """
 
 from __future__ import annotations
@@ -25,9 +34,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... in a worker of `pytest -n`
+
+
+def _worker_redis_url(url: str, worker: str) -> str:
+    """``url`` with database index (its own minus N) for xdist worker gwN; unchanged outside xdist and for gw0."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return url
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if not path.isdigit() or int(path) - int(worker[2:]) < 1:
+        return url  # no index to move from, or it would reach 0 (the default one): the key prefixes still isolate
+    return urlunsplit(parts._replace(path=f"/{int(path) - int(worker[2:])}"))
+
+
 POSTGRES_URL = os.environ.get("GRADER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-RUN_ID = uuid.uuid4().hex[:10]
+REDIS_URL = _worker_redis_url(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), XDIST_WORKER)
+RUN_ID = (f"{XDIST_WORKER}_" if XDIST_WORKER else "") + uuid.uuid4().hex[:10]
 PASSWORD = "correct horse battery"
 _PASSWORD_HASH: list[str] = []  # scrypt is slow on purpose: hash the test password once
 
