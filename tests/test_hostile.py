@@ -1818,14 +1818,37 @@ def test_too_many_open_files_kept_open(env: Env) -> None:
     assert_vectorized_fine(out.report)
 
 
+# What each way a recursion bomb can end must be reported as (kind -> accepted messages).
+RECURSION_OUTCOMES = {
+    "crashed": ("crashed with signal 11 SIGSEGV (segmentation fault)",),
+    "exception": ("raised RecursionError", "raised MemoryError"),
+    "timeout": (f"did not finish within {FAST.call_seconds:g} s",),
+}
+
+
 def test_deep_recursion(env: Env) -> None:
+    """A recursion bomb is contained: its call ends in a per-test error named for what happened, the job is
+    gone (``run``), and the rest of the submission is graded.
+
+    Which of the contained endings it is depends on the machine, not on the grader, so the test accepts each
+    one, reported exactly. CPython 3.11's ``repr`` checks only the recursion limit (raised to 10**6 here),
+    so it recurses until the C stack (RLIMIT_STACK, 8 MB, inherited) overflows: a SIGSEGV somewhere between
+    40,000 and 80,000 levels. It gets there in quadratic time, since ``Py_ReprEnter`` scans the list of the
+    objects being repr'd at every level (outside the sandbox, in CPU time: 0.09 s at a depth of
+    10,000, 0.26 s at 20,000, 1.36 s at 40,000), after 0.6 s of CPU to build the list (0.2 s without the
+    garbage collector). That is about 2.4 s of CPU against the call's 2 s wall-clock limit, and in the sandbox
+    on this machine under a load of 15 on 2 cores, 3 s of wall time to build and 14 s to crash. Whether the
+    call crashes first or reaches its time limit first depends on the machine's speed and load; the test used
+    to accept only the crash, and failed whenever the machine was slower.
+    """
     body = "import sys\nsys.setrecursionlimit(10 ** 6)\nnested = []\nfor _ in range(10 ** 6):\n" \
            "    nested = [nested]\nrepr(nested)\ndef down(n):\n    return down(n + 1)\ndown(0)"
-    out = run(env, naive_with(env, body), max_seconds=15)
+    out = run(env, naive_with(env, body))
     first = out.tests["naive_loss_at_zero"]
-    assert first["status"] == "error", first
-    assert ("crashed with signal 11 SIGSEGV" in first["output"] or "RecursionError" in first["output"]
-            or "MemoryError" in first["output"]), first["output"]
+    assert first["status"] == "error" and first["score"] == 0, first
+    kind = first["details"].get("kind")
+    assert kind in RECURSION_OUTCOMES, first
+    assert any(text in first["output"] for text in RECURSION_OUTCOMES[kind]), first["output"]
     assert_vectorized_fine(out.report)
 
 
@@ -2156,8 +2179,11 @@ def _late_tree_leak(env: Env, create_before_start: bool) -> tuple[dict[str, Any]
         secret_file.write_text(f"SQLite format 3 {mark}")
         secret_file.chmod(0o644)
         src = attack(env, LATE_READER, PATHS=[str(secret_file)])
+        started = time.monotonic()
         report = grade("svm", {"linear_svm.py": src}, seed=SEED, mode="check", launcher=launcher, limits=FAST)
+        held = time.monotonic() - started  # this launcher's only job; closing it below ends the job's processes
         assert report["status"] == "graded"
+        assert held < SLOT_SECONDS, f"the submission held a slot for {held:.1f} s"  # issue 10, as in run()
         return {"report": report, "leaked": mark in json.dumps(report), "file": str(secret_file)}, mark
     finally:
         if launcher is not None:
