@@ -6,6 +6,8 @@ Prints, per assignment, the median over repeats of
               the trusted side around each request
   overhead    total - student: starting the child, generating inputs, reference computations,
               comparisons, numerical-gradient bookkeeping, report building
+  slowest     the slowest test's own time (median) against the assignment's per-call limit: the margin a
+              correct submission keeps below that limit (e.g. the two-layer net's digits training)
 
 Usage: python bench/bench_grading.py [--repeats N] [--mode grade|check]
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from worker.assignments import get_assignment  # noqa: E402
 from worker.engine import grade  # noqa: E402
 
 CASES = {
@@ -36,20 +39,26 @@ def main() -> None:
     parser.add_argument("--mode", choices=("grade", "check"), default="grade")
     args = parser.parse_args()
     print(f"grading mode={args.mode}, {args.repeats} repeats per assignment (median; seconds)")
-    print(f"{'assignment':15} {'total':>8} {'student':>8} {'overhead':>9} {'student %':>9} {'score':>9}")
+    print(f"{'assignment':15} {'total':>8} {'student':>8} {'overhead':>9} {'student %':>9} {'score':>9}  slowest test")
     for aid, (fname, path) in CASES.items():
         files = {fname: (ROOT / path).read_bytes()}
         grade(aid, files, seed=0, mode=args.mode)  # warm caches (reference import, digits)
         totals, students, scores = [], [], set()
+        slowest: dict[str, list[float]] = {}
         for i in range(args.repeats):
             started = time.perf_counter()
             report = grade(aid, files, seed=i + 1, mode=args.mode)
             totals.append(time.perf_counter() - started)
             students.append(report["student_time"])
             scores.add(f"{report['score']:g}/{report['max_score']:g}")
+            for test in report["tests"]:
+                slowest.setdefault(test["id"], []).append(test["details"].get("seconds", 0.0))
         total, student = statistics.median(totals), statistics.median(students)
+        test_id, seconds = max(((t, statistics.median(v)) for t, v in slowest.items()), key=lambda item: item[1])
+        limit = get_assignment(aid).limits.call_seconds
         print(f"{aid:15} {total:8.3f} {student:8.3f} {total - student:9.3f} {100 * student / total:8.0f}% "
-              f"{','.join(sorted(scores)):>9}")
+              f"{','.join(sorted(scores)):>9}  {test_id} {seconds:.2f} s of a {limit:g} s call limit "
+              f"({100 * seconds / limit:.0f}%)")
 
 
 if __name__ == "__main__":

@@ -217,12 +217,15 @@ def test_limits_come_from_assignment_toml():
 
     net = get_assignment("two_layer_net")
     assert net.limits.call_seconds == 30 and net.limits.memory_mb == 2048
-    # The digits training fits comfortably: the correct net's run is far below the call limit.
+    # The digits training passes within the call limit read from assignment.toml (the product's promise); how far
+    # below the limit it stays is speed, measured by bench/bench_grading.py (its "slowest test" column), not
+    # asserted here (a loaded machine stretches it).
     from conftest import fixture_files
 
     report = grade("two_layer_net", fixture_files("two_layer_net", "correct_canonical"), seed=2)
     digits = next(t for t in report["tests"] if t["id"] == "train_digits")
-    assert digits["status"] == "passed" and digits["details"]["seconds"] < net.limits.call_seconds / 5
+    assert digits["status"] == "passed", digits["output"]
+    print(f"train_digits: {digits['details']['seconds']:.2f} s of a {net.limits.call_seconds:g} s call limit")
 
 
 def test_a_killed_server_is_replaced_and_its_jobs_die(launcher):
