@@ -100,6 +100,9 @@ def test_huge_integers_in_urls_are_404_or_400_never_500(course):
             (alice, f"/submissions/{HUGE}", 404), (alice, f"/submissions/{HUGE}/status.json", 404),
             (alice, f"/submissions/{HUGE}/files/linear_svm.py", 404), (alice, f"/submissions/{sid}?report={HUGE}", 404),
             (prof, f"/instructor/submissions?page={HUGE}", 400), (prof, "/instructor/submissions?page=-3", 400),
+            (prof, f"/instructor/audit?page={HUGE}", 400),
+            (prof, f"/instructor/similarity/svm/compare/{HUGE}/{sid}", 404),
+            (prof, f"/instructor/similarity/svm/compare/{sid}/{HUGE}", 404),
             (prof, f"/instructor/assignments/svm/regrade?since=2026-01-01T00:00:00%2B00:00&upto={HUGE}&total=1", 400),
             (prof, f"/instructor/assignments/svm/regrade.json?since=2026-01-01T00:00:00%2B00:00&upto=1&total={HUGE}",
              400)):
