@@ -28,8 +28,23 @@ browser:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
 	}
 
+# The suite in two phases, both always run (either failing fails `make test`; each prints its own summary):
+# 1. every test that may run beside others, on TEST_WORKERS processes (pytest-xdist; a module's tests on one process,
+#    so its module-scoped fixtures are made once, but for SPREAD_MODULES in tests/conftest.py; each process has its
+#    own databases, Redis database index, temp dirs and ports);
+# 2. the modules that touch the whole machine or assert wall-clock bounds (SERIAL_MODULES in tests/conftest.py),
+#    one test at a time and alone. Pytest options for both phases: `make test PYTEST_ARGS="-x"`.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?=
 test: install browser
-	$(BIN)/python -m pytest
+	@parallel=0; serial=0; \
+	echo "make test: phase 1, the tests that may run beside others, on $(TEST_WORKERS) processes"; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || parallel=$$?; \
+	echo "make test: phase 2, the serial modules alone (phase 1 exited with $$parallel)"; \
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || serial=$$?; \
+	if [ $$parallel -ne 0 ] || [ $$serial -ne 0 ]; then \
+	  echo "make test: FAILED (phase 1, in parallel: exit $$parallel; phase 2, serial: exit $$serial)"; exit 1; \
+	fi
 
 bench: install
 	$(BIN)/python bench/bench_grading.py
