@@ -394,6 +394,23 @@ def net_notebook_values(ctx: Context) -> Outcome:
     scores = expect_array(scores, f"the scores returned by {CLASS}.loss(X)", (3, c))
     check_close("scores of the notebook's net (y is None)", scores, expected_scores, 1e-6,
                 axis_names=("sample", "class"), param="scores", hint=probabilities_hint(scores, expected_scores))
+    # Random parameters with non-zero biases: some scores are negative (the notebook's are not all), so a ReLU on
+    # the output layer, or a bias left out, shows without the reference.
+    rparams, rX, _ = _random_net(ctx.rng)
+    rd, rh = rparams["W1"].shape
+    rc = rparams["W2"].shape[1]
+    rexpected = np.maximum(0, rX.dot(rparams["W1"]) + rparams["b1"]).dot(rparams["W2"]) + rparams["b2"]
+    _new_net(ctx, "rnd", rd, rh, rc, params=rparams)
+    rscores = ctx.student.call_method("rnd", "loss", rX, label=f"{CLASS}.loss")
+    if isinstance(rscores, tuple):
+        raise CheckFailed(f"{CLASS}.loss(X) without y should return the scores, but it returned {type_name(rscores)}")
+    rscores = expect_array(rscores, f"the scores returned by {CLASS}.loss(X)", rexpected.shape)
+    hint = probabilities_hint(rscores, rexpected)
+    if hint is None and rel_error(rscores, np.maximum(0, rexpected)) < 1e-9:
+        hint = ("Your scores are the right scores with a ReLU applied (negative ones are 0): the output layer is a "
+                "plain affine layer (affine_forward, and affine_backward in the backward pass)")
+    check_close(f"scores of a random net with non-zero biases (N={rX.shape[0]}, D={rd}, H={rh}, C={rc}; y is None)",
+                rscores, rexpected, 1e-7, axis_names=("sample", "class"), param="scores", hint=hint)
     for reg, expected in ((0.0, NET_LOSS_REG0), (1.0, NET_LOSS_REG1)):
         _new_net(ctx, "nb", d, h, c, reg=reg, params=params)
         loss, _ = _net_loss(ctx, "nb", X, y, {}, need_grads=False)
