@@ -456,7 +456,38 @@ def stable_large_scores(ctx: Context) -> Outcome:
     check_close("loss after adding 1000 to b2 (every score)", loss_s, loss, 1e-6, hint=hint)
     for key in KEYS:
         check_close(f"grads['{key}'] after adding 1000 to b2", grads_s[key], grads[key], 1e-6, hint=hint, param=key)
-    return Outcome("loss and gradients are unchanged when 1000 is added to every score")
+    _one_sample_shift(ctx, params, X, y, loss, grads)
+    return Outcome("loss and gradients are unchanged when 1000 is added to every score, and to one sample's scores")
+
+
+def _one_sample_shift(ctx: Context, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, loss: float,
+                      grads: dict[str, np.ndarray]) -> None:
+    """+1000 on every score of one sample only (the softmax of each row is unchanged): an extra input column, 1 for
+    that sample and 0 elsewhere, feeds an extra hidden unit whose outgoing weights add 1000 to every class. A shift
+    by the batch's global maximum (instead of each row's) underflows the other rows here."""
+    n, d = X.shape
+    h, c = params["W2"].shape
+    k = int(ctx.rng.integers(n))
+    Xe = np.hstack([X, np.zeros((n, 1))])
+    Xe[k, -1] = 1.0
+    ext = {"W1": np.zeros((d + 1, h + 1)), "b1": np.append(params["b1"], 0.0), "W2": np.zeros((h + 1, c)),
+           "b2": params["b2"].copy()}
+    ext["W1"][:d, :h] = params["W1"]
+    ext["W1"][d, h] = 100.0
+    ext["W2"][:h] = params["W2"]
+    ext["W2"][h] = 10.0
+    new_net(ctx, "shift", ext)
+    hint = ("Adding 1000 to one sample's scores must change nothing: subtract each row's own maximum "
+            "(np.max(scores, axis=1, keepdims=True)), not the largest score of the whole batch")
+    loss_s, grads_s = net_loss(ctx, "shift", Xe, y, 0.0, {key: v.shape for key, v in ext.items()}, finite=False)
+    if not math.isfinite(loss_s) or not all(np.all(np.isfinite(g)) for g in grads_s.values()):
+        raise CheckFailed(f"{CLASS}.loss returned a non-finite loss or gradient when one sample's scores are 1000 above "
+                          "the others' (the softmax of every row is unchanged)", hint=hint)
+    check_close(f"loss when sample {k}'s scores are 1000 above the others'", loss_s, loss, 1e-6, hint=hint)
+    for key, block in (("W1", (slice(0, d), slice(0, h))), ("b1", (slice(0, h),)), ("W2", (slice(0, h), slice(None))),
+                       ("b2", (slice(None),))):
+        check_close(f"grads['{key}'] when sample {k}'s scores are 1000 above the others'", grads_s[key][block],
+                    grads[key], 1e-6, hint=hint, param=key)
 
 
 def _forward(params: dict[str, np.ndarray], X: np.ndarray, *, relu: bool = True, b1: bool = True,
@@ -517,6 +548,9 @@ def predict_argmax(ctx: Context) -> Outcome:
                 hint = (f"Your predictions are the argmax of the scores computed {what}: predict must use the "
                         "same forward pass as loss, np.maximum(0, X.dot(W1) + b1).dot(W2) + b2")
                 break
+        if hint is None and np.array_equal(pred, np.argmax(np.maximum(scores, 0), axis=1)):
+            hint = ("Your predictions are the argmax of the scores clipped at 0: the predicted class is the one with the "
+                    "highest score, whatever its sign: np.argmax(scores, axis=1) on the raw scores")
         if hint is None and np.array_equal(pred, np.argmin(scores, axis=1)):
             hint = "Your predictions are the argmin of the scores: the predicted class has the highest score"
         raise CheckFailed(f"{CLASS}.predict(X) differs from argmax(scores, axis=1) for {wrong.size} of {X.shape[0]} "
@@ -535,11 +569,33 @@ def predict_argmax(ctx: Context) -> Outcome:
         raise CheckFailed(f"{CLASS}.predict(X) on {c} samples (as many as classes) differs from argmax(scores, axis=1): "
                           f"predicted {pred_s.tolist()}, argmax is {np.argmax(scores_s, axis=1).tolist()}", hint=hint,
                           details={"samples": c})
+    # Every score negative (b2 lowered by 100): the argmax does not depend on the sign of the scores.
+    ctx.student.setitem("net", "params", "b2", params["b2"] - 100.0)
+    scores_n = net_scores(ctx, "net", X)
+    pred_n = expect_array(ctx.student.call_method("net", "predict", X, label=f"{CLASS}.predict"),
+                          f"{CLASS}.predict(X)", (X.shape[0],), kinds="iu")
+    if not np.array_equal(pred_n, np.argmax(scores_n, axis=1)):
+        wrong = np.flatnonzero(pred_n != np.argmax(scores_n, axis=1))
+        raise CheckFailed(f"{CLASS}.predict(X) differs from argmax(scores, axis=1) for {wrong.size} of {X.shape[0]} "
+                          "samples when every score is negative (b2 lowered by 100)",
+                          hint="The predicted class is the one with the highest score, whatever its sign: "
+                               "np.argmax(scores, axis=1) on the raw scores (no ReLU, threshold or clipping)",
+                          details={"wrong": int(wrong.size)})
     return Outcome(f"predict(X) equals argmax of the scores for all {X.shape[0]} samples, including those where the "
-                   "ReLU, b1 and b2 change the argmax, and when N == C")
+                   "ReLU, b1 and b2 change the argmax, when N == C, and when every score is negative")
 
 
 # --------------------------------------------------------------------------- training
+
+
+def _labels(pred: Any, n: int) -> np.ndarray:
+    """predict's labels as train uses them: whole numbers of any dtype (predict's own test asks for an integer
+    dtype; train's tests only compare the labels)."""
+    pred = expect_array(pred, f"{CLASS}.predict(X)", (n,), kinds="iuf")
+    if pred.dtype.kind == "f":
+        if not np.all(np.isfinite(pred)) or np.any(pred != np.round(pred)):
+            raise CheckFailed(f"{CLASS}.predict(X) returned values that are not class labels: {pred[:5].tolist()}")
+    return pred.astype(np.int64)
 
 
 def _expect_train_stats(value: Any) -> dict[str, list[float]]:
@@ -640,7 +696,7 @@ def train_digits(ctx: Context) -> Outcome:
         raise CheckFailed("train()['loss_history'] contains NaN or infinite losses on the digits data")
     first, last = float(losses[:50].mean()), float(losses[-50:].mean())
     pred = ctx.student.call_method("digits", "predict", Xv, label=f"{CLASS}.predict")
-    pred = expect_array(pred, f"{CLASS}.predict(X)", (len(yv),), kinds="iu")
+    pred = _labels(pred, len(yv))
     val_acc = float(np.mean(pred == yv))
     details = {"val_accuracy": val_acc, "required": DIGITS_MIN_VAL_ACC, "first_50_loss": first,
                "last_50_loss": last, "settings": DIGITS_SETTINGS}
@@ -786,7 +842,7 @@ def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float,
         if it in starts:
             for data, labels, out in ((Xb, yb, train_acc), (prob["X_val"], prob["y_val"], val_acc)):
                 pred = ctx.student.call_method("replay", "predict", data, label=f"{CLASS}.predict")
-                pred = expect_array(pred, f"{CLASS}.predict(X)", (data.shape[0],), kinds="iu")
+                pred = _labels(pred, data.shape[0])
                 out.append(float(np.mean(pred == labels)))
     return {"params": params, "loss_history": losses, "train_acc_history": train_acc, "val_acc_history": val_acc}
 
@@ -868,9 +924,10 @@ def _first_step_hint(ctx: Context, prob: dict[str, Any]) -> str | None:
         for factor, text in ((TRAIN_LR, "moves along the gradient (+= instead of -=)"),
                              (-TRAIN_LR / TRAIN_BATCH, "is divided by batch_size (the loss already averages over "
                                                        "the minibatch)"),
-                             (0.0, "is zero (the parameter is never updated)")):
+                             (0.0, "")):
             if rel_error(step, factor * g) <= 1e-8:
-                texts.append(f"the step of params['{k}'] {text}")
+                texts.append(f"params['{k}'] never changed (it is not updated)" if factor == 0.0 else
+                             f"the step of params['{k}'] {text}")
                 break
         else:
             if k in WEIGHTS and rel_error(step, -TRAIN_LR * (g + 2 * TRAIN_REG * prob["params"][k])) <= 1e-8:
@@ -1081,7 +1138,8 @@ def train_histories(ctx: Context) -> Outcome:
             hint = ("The validation accuracy is the number of right predictions divided by batch_size: divide by the "
                     "number of validation samples, (self.predict(X_val) == y_val).mean()")
         elif va in (0.0, 1.0):
-            hint = "The validation accuracy looks computed on the training data: use (predict(X_val) == y_val).mean()"
+            hint = ("The validation accuracy is not computed on all of X_val (it looks computed on the training data or "
+                    "on a subsample): use (self.predict(X_val) == y_val).mean()")
         elif tr not in (0.0, 1.0):
             hint = "The train accuracy looks computed on the validation data: use (predict(X_batch) == y_batch).mean()"
         else:
@@ -1137,10 +1195,8 @@ def _fixed_predictions_histories(ctx: Context) -> None:
     params, X, _ = random_problem(ctx.rng, n=n, d=5, h=7, c=3)
     X_val = ctx.rng.standard_normal((5, 5))
     new_net(ctx, "fixed", params)
-    pred = expect_array(ctx.student.call_method("fixed", "predict", X, label=f"{CLASS}.predict"),
-                        f"{CLASS}.predict(X)", (n,), kinds="iu").astype(np.int64)
-    pred_val = expect_array(ctx.student.call_method("fixed", "predict", X_val, label=f"{CLASS}.predict"),
-                            f"{CLASS}.predict(X)", (5,), kinds="iu").astype(np.int64)
+    pred = _labels(ctx.student.call_method("fixed", "predict", X, label=f"{CLASS}.predict"), n)
+    pred_val = _labels(ctx.student.call_method("fixed", "predict", X_val, label=f"{CLASS}.predict"), 5)
     c = params["W2"].shape[1]
     right = ctx.rng.permutation(n)[:4]
     y = (pred + 1) % c
@@ -1163,8 +1219,8 @@ def _fixed_predictions_histories(ctx: Context) -> None:
                 hint = ("The validation accuracy is the number of right predictions divided by batch_size: divide by "
                         "the number of validation samples, (self.predict(X_val) == y_val).mean()")
             elif abs(va - 4 / 9) < 1e-12 or any(abs(va - k / b) < 1e-12 for k in range(b + 1)):
-                hint = ("The validation accuracy looks computed on the training data: use "
-                        "(self.predict(X_val) == y_val).mean()")
+                hint = ("The validation accuracy is not computed on all of X_val (it looks computed on the training "
+                        "data or on a subsample): use (self.predict(X_val) == y_val).mean()")
             elif va > 1:
                 hint = "An accuracy is a mean (the share of correct predictions), not a count"
             raise CheckFailed(f"train()['val_acc_history'][{i}] is {va!r}; expected 0.4 ({setting})", hint=hint,

@@ -142,7 +142,7 @@ class TwoLayerNet(object):
         - verbose: boolean; if true print progress during optimization.
         """
         num_train = X.shape[0]
-        iterations_per_epoch = max(num_train // batch_size, 1)
+        iterations_per_epoch = max(num_train / batch_size, 1)
 
         history = {'loss_history': [], 'train_acc_history': [], 'val_acc_history': []}
 
