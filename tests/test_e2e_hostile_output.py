@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ CORRECT = ROOT / "tests" / "submissions" / "svm" / "correct_loops.py"
 # How long the test waits for the grading: a deadline so that a broken run fails instead of hanging, not a
 # promise of the product (a loaded machine takes longer; speed is measured in bench/).
 WAIT_SECONDS = 180.0
+# What the issue promises: such a report is stored and shown "within seconds", never after a lease expired and a
+# retry (the bug it guards against took the lease, then a retry, then ended in error). The grading itself takes
+# about 1 s on an idle machine; the bound leaves room for a busy one while staying far below any lease.
+SHOWN_WITHIN = 45.0
 
 
 def _login(app: Any, name: str) -> Any:
@@ -61,6 +66,7 @@ def test_prints_nul_esc_and_bidi_graded_and_shown_on_postgresql(tmp_path, fresh_
     worker = start_worker(tmp_path, "worker", **settings)
     try:
         wait_for_heartbeat(app, process=worker, timeout=60)
+        started = time.monotonic()
         response = upload(app.test_client(), people.headers("alice"), files=[("linear_svm.py", source)])
         assert response.status_code == 202, response.json
         sid = response.json["id"]
@@ -70,7 +76,9 @@ def test_prints_nul_esc_and_bidi_graded_and_shown_on_postgresql(tmp_path, fresh_
         shown = app.test_client().get(f"/api/v1/submissions/{sid}", headers=people.headers("prof")).json
         page = _login(app, "prof").get(f"/submissions/{sid}")
         student_page = _login(app, "alice").get(f"/submissions/{sid}")
+        elapsed = time.monotonic() - started
         assert sub.status == "graded" and sub.attempts == 1, (sub.status, sub.error)
+        assert elapsed < SHOWN_WITHIN, f"graded and shown after {elapsed:.1f} s"
         report = shown["report"]
         assert report["status"] == "graded" and report["score"] == report["max_score"], report.get("output")
         assert mine["status"] == "graded" and student_page.status_code == 200
