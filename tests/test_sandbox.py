@@ -374,3 +374,31 @@ def test_two_sandbox_servers_sharing_slots_each_get_the_limits_they_ask_for():
         b.close()
         for fd in held:
             os.close(fd)
+
+
+STACK = """
+import resource
+
+
+def stack():
+    return list(resource.getrlimit(resource.RLIMIT_STACK))
+"""
+
+
+def test_a_jobs_stack_is_8_mib_whatever_the_server_inherited():
+    """A server started with an unlimited stack (a shell's `ulimit -s unlimited`) must not hand it to its jobs:
+    with it a recursion bomb runs into the time limit instead of crashing at once, and the outcome of the same
+    submission depends on how the worker was started."""
+    import resource
+    inherited = resource.getrlimit(resource.RLIMIT_STACK)
+    resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    launcher = ForkServerLauncher()
+    try:
+        launcher.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_STACK, inherited)
+    try:
+        with StudentProcess(launcher, Limits(), {"stack": ("stack.py", STACK)}) as process:
+            assert process.call("stack") == [8 << 20, 8 << 20]
+    finally:
+        launcher.close()

@@ -341,6 +341,9 @@ def _cover_trees(hide: list[str], keep: list[str], tmp_bytes: int) -> None:
         _mount_tmpfs(stage_root, 1 << 20, mode="0755", readonly=True)
 
 
+JOB_STACK_BYTES = 8 << 20
+
+
 def _set_rlimits(limits: dict[str, int]) -> None:
     def cap(which: int, value: int) -> None:
         resource.setrlimit(which, (value, value))
@@ -351,6 +354,10 @@ def _set_rlimits(limits: dict[str, int]) -> None:
     cap(resource.RLIMIT_NOFILE, 256)
     cap(resource.RLIMIT_CORE, 0)
     cap(resource.RLIMIT_NPROC, limits["processes"])
+    # The job's stack is the same everywhere (8 MiB, the usual default), whatever the server inherited: with an
+    # unlimited stack a recursion bomb runs into the time limit instead of crashing at once.
+    hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+    cap(resource.RLIMIT_STACK, JOB_STACK_BYTES if hard == resource.RLIM_INFINITY else min(JOB_STACK_BYTES, hard))
 
 
 def _close_fds_except(keep: set[int]) -> None:
