@@ -74,7 +74,8 @@ MISTAKES = linear_regularisation_mistakes("softmax", _data, "cross-entropy") + [
             "probabilities", "dscores = probs with 1 subtracted at the correct class (p - onehot)", ("grad",),
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, drop_probs=True), W, reg)[1])),
     Mistake("softmax_grad_last_sample", "build dW from the last sample only (the gradient update sits outside the "
-            "loop over samples)", "accumulate every sample's contribution to dW inside the loop over i", ("grad",),
+            "loop over samples, or it assigns dW[:, j] = ... where it should add)", "accumulate every sample's "
+            "contribution inside the loop over i: dW[:, j] += ...", ("grad",),
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _with_reg(_data(W, X, y, last_sample_grad=True), W, reg)[1]),
             applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
     Mistake("softmax_missing_onehot", "use the probabilities as dscores without subtracting 1 at the correct "
@@ -103,4 +104,101 @@ MISTAKES = linear_regularisation_mistakes("softmax", _data, "cross-entropy") + [
             "dW has W's layout (D, C): dW = X.T.dot(dscores), feature rows and class columns", ("grad",),
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _ok(W, X, y, reg)[1].T.copy()),
             applies=lambda W, X, y, reg: np.asarray(W).shape[0] == np.asarray(W).shape[1]),
+]
+
+
+def _probs(W, X, y):
+    W = np.asarray(W, np.float64)
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y).astype(np.intp)
+    scores = X.dot(W)
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return X, y, np.arange(X.shape[0]), shifted, exp, exp / np.sum(exp, axis=1, keepdims=True)
+
+
+def _grad_from(X, dscores, W, reg):
+    return X.T.dot(dscores) / X.shape[0] + 2.0 * reg * np.asarray(W, np.float64)
+
+
+def _loss_all_columns(W, X, y, reg):
+    """``-np.sum(np.log(probs[:, y])) / N``: an (N, N) block, every sample's probability of every label."""
+    X, y, _, _, _, probs = _probs(W, X, y)
+    return -float(np.sum(np.log(probs[:, y]))) / X.shape[0] + reg * float(np.sum(np.square(W)))
+
+
+def _onehot_columns_grad(W, X, y, reg):
+    """``dscores[:, y] -= 1``: 1 subtracted in every column that is some sample's label, for every sample."""
+    X, y, _, _, _, probs = _probs(W, X, y)
+    dscores = probs.copy()
+    dscores[:, y] -= 1.0
+    return _grad_from(X, dscores, W, reg)
+
+
+def _fancy_duplicates_grad(W, X, y, reg):
+    """``dW[:, y] -= X.T``: a repeated label keeps one sample's update (NumPy's buffered fancy indexing)."""
+    X, y, _, _, _, probs = _probs(W, X, y)
+    dW = X.T.dot(probs)
+    dW[:, y] -= X.T
+    return dW / X.shape[0] + 2.0 * reg * np.asarray(W, np.float64)
+
+
+def _onehot_per_class_grad(W, X, y, reg):
+    """``dW[:, y[i]] -= X[i]`` inside the loop over classes: the correct class gets it C times."""
+    X, y, rows, _, _, probs = _probs(W, X, y)
+    dscores = probs.copy()
+    dscores[rows, y] -= probs.shape[1]
+    return _grad_from(X, dscores, W, reg)
+
+
+def _unnormalised_grad(W, X, y, reg):
+    """dscores from the exponentials of the shifted scores, never divided by their sum."""
+    X, y, rows, _, exp, _ = _probs(W, X, y)
+    dscores = exp.copy()
+    dscores[rows, y] -= 1.0
+    return _grad_from(X, dscores, W, reg)
+
+
+def _through_max_grad(W, X, y, reg):
+    """The max shift differentiated too: an extra -X[i] in the column of each row's maximum."""
+    X, y, rows, shifted, _, probs = _probs(W, X, y)
+    dscores = probs.copy()
+    dscores[rows, y] -= 1.0
+    dscores[rows, np.argmax(shifted, axis=1)] -= 1.0
+    return _grad_from(X, dscores, W, reg)
+
+
+MISTAKES += [
+    Mistake("softmax_probs_all_columns", "index the probabilities with probs[:, y] (an (N, N) block: every sample's "
+            "probability of every label) instead of probs[np.arange(N), y]", "pick one entry per sample: "
+            "probs[np.arange(num_train), y]", ("loss",),
+            lambda W, X, y, reg: (_loss_all_columns(W, X, y, reg), _ok(W, X, y, reg)[1]),
+            applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
+    Mistake("softmax_onehot_columns", "subtract 1 with dscores[:, y] -= 1 (whole columns: every class that is some "
+            "sample's label, for every sample)", "subtract 1 at each sample's own class only: "
+            "dscores[np.arange(num_train), y] -= 1", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _onehot_columns_grad(W, X, y, reg)),
+            applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
+    Mistake("softmax_fancy_index_duplicates", "subtract the correct classes' part with fancy indexing (dW[:, y] -= "
+            "X.T): with a label repeated in y only one of its samples is counted", "accumulate repeated indices "
+            "with np.add.at, or subtract a one-hot matrix: dW = X.T.dot(probs - onehot)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _fancy_duplicates_grad(W, X, y, reg)),
+            applies=lambda W, X, y, reg: len(np.unique(y)) < len(y)),
+    Mistake("softmax_onehot_per_class", "subtract X[i] from the correct class's column once per class (inside the "
+            "loop over j) instead of once per sample", "the correct class gets (p - 1) * X[i] once: "
+            "dW[:, j] += (p[j] - (j == y[i])) * X[i]", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _onehot_per_class_grad(W, X, y, reg))),
+    Mistake("softmax_grad_unnormalised", "use the exponentials np.exp(scores) for dscores without dividing them by "
+            "their sum", "dscores are the probabilities: exp_scores / np.sum(exp_scores, axis=1, keepdims=True), "
+            "minus 1 at the correct class", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _unnormalised_grad(W, X, y, reg))),
+    Mistake("softmax_grad_through_max", "also differentiate the max shift (an extra -X[i] in the column of the row's "
+            "largest score)", "the shift by the row maximum cancels in the softmax and has no gradient: "
+            "dscores = probs - onehot", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _through_max_grad(W, X, y, reg))),
+    Mistake("softmax_log_mean_exp", "normalise with np.mean of the exponentials instead of np.sum (the loss is off "
+            "by log C)", "the softmax divides by the sum over classes: log-probabilities are "
+            "scores - np.log(np.sum(np.exp(scores), axis=1, keepdims=True))", ("loss",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0] - float(np.log(np.asarray(W).shape[1])),
+                                  _ok(W, X, y, reg)[1])),
 ]

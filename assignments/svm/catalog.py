@@ -112,3 +112,121 @@ MISTAKES = linear_regularisation_mistakes("svm", _data, "hinge losses") + [
                                   _with_reg(_data(W, X, y), W, reg)[1].T.copy()),
             applies=lambda W, X, y, reg: np.asarray(W).shape[0] == np.asarray(W).shape[1]),
 ]
+
+
+def _coeff_grad(X, coeff, n):
+    return np.asarray(X, np.float64).T.dot(coeff) / n
+
+
+def _active(W, X, y):
+    """Scores, the hinge margins with the correct class zeroed, and the row indices."""
+    W, X, y = _inputs(W, X, y)
+    rows = np.arange(X.shape[0])
+    scores = X.dot(W)
+    margins = np.maximum(0.0, scores - scores[rows, y][:, None] + 1.0)
+    margins[rows, y] = 0.0
+    return scores, margins, rows
+
+
+def _with_correct_column(binary, rows, y):
+    coeff = binary.astype(np.float64)
+    coeff[rows, y] = 0.0
+    coeff[rows, y] = -coeff.sum(axis=1)
+    return coeff
+
+
+def _hinge_shifted(W, X, y):
+    """``diff = s_j - s_y; if diff > 0: loss += diff + 1`` (delta added after the test)."""
+    W, X, y = _inputs(W, X, y)
+    scores, _, rows = _active(W, X, y)
+    diff = scores - scores[rows, y][:, None]
+    on = diff > 0
+    on[rows, y] = False
+    n = X.shape[0]
+    return float(np.sum((diff + 1.0)[on])) / n, _coeff_grad(X, _with_correct_column(on, rows, y), n)
+
+
+def _last_class_skipped(W, X, y):
+    """``for j in range(num_classes - 1)``: class C - 1 is never a competing class."""
+    W, X, y = _inputs(W, X, y)
+    _, margins, rows = _active(W, X, y)
+    margins[:, -1] = 0.0
+    n = X.shape[0]
+    return float(margins.sum()) / n, _coeff_grad(X, _with_correct_column(margins > 0, rows, y), n)
+
+
+def _zero_label_columns(W, X, y):
+    """``margins[:, y] = 0``: every column that is some sample's label is zeroed for every sample."""
+    W, X, y = _inputs(W, X, y)
+    scores, _, rows = _active(W, X, y)
+    margins = np.maximum(0.0, scores - scores[rows, y][:, None] + 1.0)
+    margins[:, y] = 0.0
+    n = X.shape[0]
+    return float(margins.sum()) / n, _coeff_grad(X, _with_correct_column(margins > 0, rows, y), n)
+
+
+def _fancy_duplicates_grad(W, X, y):
+    """``dW[:, y] -= X.T * counts``: a repeated label keeps one sample's update (NumPy's buffered fancy indexing)."""
+    W, X, y = _inputs(W, X, y)
+    _, margins, _ = _active(W, X, y)
+    binary = (margins > 0).astype(np.float64)
+    dW = X.T.dot(binary)
+    dW[:, y] -= X.T * binary.sum(axis=1)
+    return dW / X.shape[0]
+
+
+def _assign_not_add_grad(W, X, y):
+    """The naive loop with ``dW[:, j] = X[i]`` where it should add (``dW[:, y[i]] -= X[i]`` kept)."""
+    W, X, y = _inputs(W, X, y)
+    n, c = X.shape[0], W.shape[1]
+    scores = X.dot(W)
+    dW = np.zeros(W.shape)
+    for i in range(n):
+        for j in range(c):
+            if j != y[i] and scores[i, j] - scores[i, y[i]] + 1.0 > 0:
+                dW[:, j] = X[i]
+                dW[:, y[i]] -= X[i]
+    return dW / n
+
+
+def _ok(W, X, y, reg):
+    return _with_reg(_data(W, X, y), W, reg)
+
+
+def _reg_grad(W, reg):
+    return 2.0 * reg * np.asarray(W, np.float64)
+
+
+MISTAKES += [
+    Mistake("svm_grad_mask_threshold", "count a class in dW only when s_j - s_y > 0 (a mask margins > 1, or delta "
+            "left out of the test)", "a class contributes to dW whenever its margin s_j - s_y + 1 is positive: "
+            "the mask is margins > 0", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _data(W, X, y, delta=0.0)[1] + _reg_grad(W, reg))),
+    Mistake("svm_hinge_shifted", "test s_j - s_y > 0 and then add s_j - s_y + 1 (delta added after the test)",
+            "the hinge is max(0, s_j - s_y + 1): compute the margin with delta first, then test margin > 0",
+            ("loss", "grad"), lambda W, X, y, reg: _with_reg(_hinge_shifted(W, X, y), W, reg)),
+    Mistake("svm_loss_mean_all", "take np.mean of the whole (N, C) margins matrix (dividing by N * C)",
+            "the data loss is the sum of the margins divided by N only: np.sum(margins) / num_train", ("loss",),
+            lambda W, X, y, reg: (_data(W, X, y)[0] / np.asarray(W).shape[1] + reg * float(np.sum(np.square(W))),
+                                  _ok(W, X, y, reg)[1])),
+    Mistake("svm_last_class_skipped", "loop over range(num_classes - 1), so the last class is never counted",
+            "loop over every class: for j in range(num_classes), skipping only j == y[i]", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_last_class_skipped(W, X, y), W, reg)),
+    Mistake("svm_loss_counts_violations", "compute the loss from the 0/1 mask (margins turned into 1 where positive "
+            "before they are summed), so the loss counts the violations", "sum the margins themselves for the loss, "
+            "and build the 0/1 mask for dW in a separate array (binary = (margins > 0).astype(float))", ("loss",),
+            lambda W, X, y, reg: (float(np.count_nonzero(_active(W, X, y)[1] > 0)) / _n(X)
+                                  + reg * float(np.sum(np.square(W))), _ok(W, X, y, reg)[1])),
+    Mistake("svm_zero_label_columns", "zero margins[:, y], whole columns (every class that is some sample's label, "
+            "for every sample), instead of margins[np.arange(N), y]", "zero only each sample's own correct class: "
+            "margins[np.arange(num_train), y] = 0", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_zero_label_columns(W, X, y), W, reg)),
+    Mistake("svm_fancy_index_duplicates", "update the correct classes' columns with fancy indexing (dW[:, y] -= ...): "
+            "with a label repeated in y only one of its samples is counted", "accumulate repeated indices with "
+            "np.add.at, or build the coefficient matrix and take X.T.dot(coeff)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _fancy_duplicates_grad(W, X, y) + _reg_grad(W, reg)),
+            applies=lambda W, X, y, reg: len(np.unique(y)) < len(y)),
+    Mistake("svm_assign_not_add", "write dW[:, j] = X[i] (assignment) where each positive margin should add X[i]",
+            "accumulate: dW[:, j] += X[i] (and dW[:, y[i]] -= X[i])", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _assign_not_add_grad(W, X, y) + _reg_grad(W, reg))),
+]

@@ -218,5 +218,55 @@ def linear_regularisation_mistakes(prefix: str, data: Callable[..., tuple[float,
         Mistake(f"{prefix}_not_averaged", "sum the data loss and dW over the samples without dividing by N",
                 "divide the data loss and the data part of dW by N", ("loss", "grad"),
                 lambda W, X, y, reg: with_reg(tuple(v * n(X) for v in data(W, X, y)), W, reg)),  # type: ignore[arg-type]
+        Mistake(f"{prefix}_reg_no_bias_row", "leave the last row of W (the bias row) out of the regularisation",
+                "this assignment regularises every weight: reg * np.sum(W * W) and 2 * reg * W, the bias row too",
+                ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(data(W, X, y), _zero_last_row(W), reg)),
+        Mistake(f"{prefix}_reg_norm", "use reg * np.linalg.norm(W) (the norm, not its square) as the regularisation "
+                "loss", "the regularisation loss is reg * np.sum(W * W), the squared norm", ("loss",),
+                lambda W, X, y, reg: (data(W, X, y)[0] + reg * float(np.sqrt(square(W))), ok(W, X, y, reg)[1])),
+        Mistake(f"{prefix}_reg_grad_sum", "add 2 * reg * np.sum(W) (one number for every entry) instead of 2 * reg * W "
+                "to dW", "the regularisation gradient is the array 2 * reg * W, entry by entry", ("grad",),
+                lambda W, X, y, reg: (ok(W, X, y, reg)[0], data(W, X, y)[1] + 2.0 * reg * float(np.sum(W)))),
+        Mistake(f"{prefix}_divide_by_d", "divide by X.shape[1] (D, the number of features) instead of X.shape[0] "
+                "(N, the number of samples)", "num_train = X.shape[0]: X is (N, D)", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(tuple(v * n(X) / np.asarray(X).shape[1]  # type: ignore[arg-type]
+                                                    for v in data(W, X, y)), W, reg),
+                applies=lambda W, X, y, reg: np.asarray(X).shape[0] != np.asarray(X).shape[1]),
+        Mistake(f"{prefix}_skip_first_sample", "leave out the first sample (range(1, num_train)) while still dividing "
+                "by N", "loop over every sample: for i in range(num_train)", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(_scaled(data(W, X[1:], y[1:]), (n(X) - 1) / n(X)), W, reg),
+                applies=lambda W, X, y, reg: n(X) > 1),
+        Mistake(f"{prefix}_skip_last_sample", "leave out the last sample (range(num_train - 1)) while still dividing "
+                "by N", "loop over every sample: for i in range(num_train)", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(_scaled(data(W, X[:-1], y[:-1]), (n(X) - 1) / n(X)), W, reg),
+                applies=lambda W, X, y, reg: n(X) > 1),
+        Mistake(f"{prefix}_divide_in_loop", "divide the loss and dW by N inside the loop over samples (once per "
+                "sample instead of once after the loop)", "accumulate over every sample first, then divide by "
+                "num_train once, after the loop (check the indentation)", ("loss", "grad"),
+                lambda W, X, y, reg: with_reg(_divided_in_loop(data, W, X, y), W, reg),
+                applies=lambda W, X, y, reg: n(X) > 1),
     ]
+
+
+def _zero_last_row(W: Any) -> np.ndarray:
+    W = np.array(W, dtype=np.float64)
+    W[-1] = 0.0
+    return W
+
+
+def _scaled(value: tuple[float, np.ndarray], k: float) -> tuple[float, np.ndarray]:
+    return value[0] * k, value[1] * k
+
+
+def _divided_in_loop(data: Callable[..., tuple[float, np.ndarray]], W: Any, X: Any,
+                     y: Any) -> tuple[float, np.ndarray]:
+    """``for i in range(N): loss += L_i; ...; loss /= N`` (the division indented into the loop)."""
+    X, y = np.asarray(X), np.asarray(y)
+    num = X.shape[0]
+    loss, grad = 0.0, np.zeros(np.shape(W))
+    for i in range(num):
+        li, gi = data(W, X[i:i + 1], y[i:i + 1])  # a batch of one: the sample's own term
+        loss, grad = (loss + li) / num, (grad + gi) / num
+    return loss, grad
 

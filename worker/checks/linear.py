@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from worker.checks.code import find_function, loops_in, loops_reachable, signature_problem
-from worker.checks.compare import check_close, entrywise_rel_error, rel_error
+from worker.checks.compare import check_close, entrywise_rel_error, fmt_pair, rel_error
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.diagnosis import diagnose
 from worker.checks.gradients import gradient_check
@@ -114,7 +114,20 @@ def loss_at_zero(ctx: Context) -> Outcome:
         if ctx.params["loss"] == "svm" and abs(loss - (expected + 1)) < 1e-9:
             hint = loss_hint(loss, expected, 0.0, 0.0, len(p.y))
         elif abs(loss - expected * len(p.y)) < 1e-9 * expected * len(p.y):
-            hint = f"The loss is summed but not averaged over the N = {len(p.y)} samples (a factor of N)"
+            hint = (f"The loss is N = {len(p.y)} times too large (a factor of N): it is summed but not averaged over the "
+                    "samples, or it sums an (N, N) block such as probs[:, y] where probs[np.arange(N), y] picks one "
+                    "entry per sample")
+        else:
+            n, d = p.X.shape
+            for factor, text in ((n / d, f"The loss is divided by D = {d} (X.shape[1], the number of features) instead "
+                                         f"of N = {n} (X.shape[0], the number of samples)"),
+                                 (1 / c, f"The loss is divided by C = {c} as well as by N: np.mean over the whole "
+                                         "(N, C) matrix; the data loss is the sum over classes, averaged over samples"),
+                                 (n / c, f"The loss is divided by C = {c} instead of N = {n}: average over the "
+                                         "samples, sum over the classes")):
+                if factor != 1 and abs(loss - expected * factor) < 1e-9 * max(1.0, expected * factor):
+                    hint = text
+                    break
         raise CheckFailed(f"{func} at W = 0 with C = {c} classes ({p.shape}) returned loss {loss:.10g}; "
                           f"expected {formula} = {expected:.10g}", hint=hint,
                           details={"student": loss, "expected": expected, "tolerance": 1e-9})
@@ -138,9 +151,22 @@ def reg_known_value(ctx: Context) -> Outcome:
         loss, dW = call_loss(ctx, func, p.W, X, p.y, reg)
         expected = base + coef * reg * reg_term
         hint = None if half else loss_hint(loss, base, reg_term, reg, len(p.y), per_sample_constant=None)
+        if hint is None and np.isfinite(loss):
+            for value, text in ((base + coef * reg * float(np.sum(p.W[:-1] * p.W[:-1])),
+                                 "The regularisation leaves out the last row of W (the bias row): this assignment "
+                                 "regularises every weight, the bias row too"),
+                                (base + coef * reg * float(np.linalg.norm(p.W)),
+                                 "The regularisation term is reg * np.linalg.norm(W), the norm; the loss uses its "
+                                 "square, reg * np.sum(W * W)")):
+                if abs(loss - value) <= 1e-9 * max(1.0, abs(value)) and abs(loss - expected) > 1e-9 * abs(expected):
+                    hint = text
+                    break
         check_close(f"{func} loss with X = 0 (data loss {base:.6g}) plus {term} at reg = {reg:g} ({p.shape})",
                     loss, expected, LOSS_TOL, hint=hint)
         ghint = None if half else weight_gradient_hint(dW, np.zeros_like(dW), p.W, reg, len(p.y))
+        if ghint is None and np.all(np.isfinite(dW)) and rel_error(dW, np.full_like(dW, 2 * coef * reg * np.sum(p.W))) < 1e-9:
+            ghint = (f"Every entry of your dW is the same number, {2 * coef:g} * reg * np.sum(W): the regularisation "
+                     f"gradient is the array {2 * coef:g} * reg * W, entry by entry")
         check_close(f"{func} dW with X = 0, which is exactly {2 * coef:g} * reg * W at reg = {reg:g} ({p.shape})", dW,
                     2 * coef * reg * p.W, GRAD_TOL, hint=ghint, axis_names=AXES, param="dW")
     return Outcome(f"the regularisation term is {term} and its gradient {2 * coef:g} * reg * W (reg = 0.7 and 5e-6)")
@@ -290,6 +316,44 @@ def _diagnose(ctx: Context, func: str, p: Problem, reg: float, loss: float, dW: 
     return found.hint(what), found.ids()
 
 
+def _reg_part_note(ctx: Context, func: str, p: Problem, reg: float, output: str) -> str | None:
+    """At reg > 0, when the same inputs at reg = 0 give the right answer: the data part is right, so the
+    regularisation part is what is wrong; say what it adds against what it should add."""
+    if reg == 0:
+        return None
+    try:
+        loss0, dW0 = call_loss_memo(ctx, func, p, 0.0, finite=False)
+        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False)
+    except (CheckFailed, StudentCodeError):
+        return None
+    ref_loss0, ref_dW0 = _ref(ctx, func, p.W, p.X, p.y, 0.0)
+    if output == "loss":
+        if not np.isfinite(loss) or rel_error(loss0, ref_loss0) > LOSS_TOL:
+            return None
+        yours, wanted = fmt_pair(loss - loss0, reg * float(np.sum(p.W * p.W)))
+        return (f"Your data loss is right (at reg = 0 your loss matches), so the regularisation term is what is wrong: "
+                f"at reg = {reg:g} yours adds {yours}, while reg * np.sum(W * W) = {wanted}; every weight counts, "
+                "the bias row too.")
+    if not np.all(np.isfinite(dW)) or rel_error(dW0, ref_dW0) > GRAD_TOL:
+        return None
+    return ("The data part of your dW is right (at reg = 0 your dW matches), so the regularisation gradient is what is "
+            "wrong: it is 2 * reg * W, for every weight (the bias row too).")
+
+
+def _truncation_hint(loss: float, data_loss: float, p: Problem, reg: float) -> str | None:
+    """A data loss whose per-sample terms were truncated to integers (kept in an int array such as
+    np.zeros_like(y), or cast with int())."""
+    n = len(p.y)
+    data = loss - reg * float(np.sum(p.W * p.W))
+    total = data * n
+    if (abs(data_loss * n - round(data_loss * n)) < 1e-6 or round(total) == 0
+            or abs(total - round(total)) > 1e-6 * max(1.0, abs(total))):
+        return None
+    return (f"Your data loss times N = {n} is a whole number ({round(total)}), while the correct one is not "
+            f"({data_loss * n:.6g}): are the per-sample losses truncated to integers? An array made with "
+            "np.zeros_like(y) has y's integer dtype, and int() or // truncate; use np.zeros(N) or a float accumulator.")
+
+
 def precision_hint(student: Any, expected: Any, tol: float) -> str | None:
     """Right to about single precision only: the computation ran in float32 (or rounded somewhere)."""
     err = rel_error(student, expected)
@@ -354,6 +418,8 @@ def _loss_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
         if hint is None and np.isfinite(loss):
             data_loss, _ = _ref(ctx, func, p.W, p.X, p.y, 0.0)
             hint = loss_hint(loss, data_loss, float(np.sum(p.W * p.W)), reg, len(p.y), per_sample_constant=per_sample)
+            if hint is None:
+                hint = _reg_part_note(ctx, func, p, reg, "loss") or _truncation_hint(loss, data_loss, p, reg)
             if hint is None and not regime_hint({f.problem.regime for f in sweep.failures}):
                 hint = precision_hint(loss, _ref(ctx, func, p.W, p.X, p.y, reg)[0], LOSS_TOL)
     _raise_first(sweep, hint, {"mistakes": ids} if ids else {})
@@ -423,7 +489,9 @@ def _grad_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
             _, data_grad = _ref(ctx, func, p.W, p.X, p.y, 0.0)
             fit = weight_gradient_hint(dW, data_grad, p.W, reg, len(p.y))
             confined = regime_hint({f.problem.regime for f in sweep.failures})
-            hints += [h for h in (fit, None if fit or confined else precision_hint(dW, expected, GRAD_TOL),
+            reg_note = None if fit else _reg_part_note(ctx, func, p, reg, "grad")
+            hints += [h for h in (fit, reg_note,
+                                  None if fit or confined or reg_note else precision_hint(dW, expected, GRAD_TOL),
                                   None if fit else _localise(dW, expected, p)) if h][:2]
         note = _consistency_note(ctx, func, p, reg, dW)
         if note:
@@ -699,4 +767,35 @@ def stable_large_scores(ctx: Context) -> Outcome:
     # Only the bias feature of that sample changed, so every row of dW but the last stays as it was.
     check_close(f"{func} dW (all but the bias row) when sample {row}'s scores are 1000 higher than the others' "
                 f"({p.shape})", dW_r[:-1], base_dW[:-1], 1e-6, hint=hint_row, axis_names=AXES, param="dW")
-    return Outcome("loss and dW are unchanged when 1000 is added to every score, or to one sample's scores")
+    # One class scores LOW_GAP below the others (small weights, its bias weight -LOW_GAP) and no sample belongs to
+    # it: its probability is exp(-LOW_GAP), a subnormal number that is still > 0 (so np.log of every probability
+    # stays finite). Compared with the same problem where that class is only 60 below (probability ~1e-26), nothing
+    # may change: the same C, the same labels, so only the arithmetic differs. A shift by the row minimum (or by
+    # anything but a value at least as large as the row's other scores) overflows exp here.
+    c = p.W.shape[1]
+    y_low = np.where(p.y == c - 1, 0, p.y)
+    W_mid = 0.01 * p.W / max(float(np.max(np.abs(p.W))), 1e-12)
+    W_mid[-1, -1] = -60.0
+    W_low = W_mid.copy()
+    W_low[-1, -1] = -LOW_GAP
+    loss_m, dW_m = call_loss(ctx, func, W_mid, p.X, y_low, 0.0)
+    loss_l, dW_l = call_loss(ctx, func, W_low, p.X, y_low, 0.0, finite=False)
+    hint_low = (f"A class whose scores are {LOW_GAP:g} below the others has probability exp(-{LOW_GAP:g}), about 0, "
+                "and changes nothing; yours changes the result. Subtract each row's maximum "
+                "(np.max(scores, axis=1, keepdims=True)) before np.exp: after subtracting the minimum (or nothing), "
+                "the other classes' exponentials overflow")
+    label = f"class {c - 1}'s scores {LOW_GAP:g} below the others' instead of 60 below (no sample has that class; {p.shape})"
+    if not (np.isfinite(loss_l) and np.all(np.isfinite(dW_l))):
+        raise CheckFailed(f"{func} returned a loss of {loss_l} or a dW that is not finite with {label}",
+                          hint=hint_low, details={"student": _fmt_num(loss_l)})
+    check_close(f"{func} loss with {label}", loss_l, loss_m, 1e-6, hint=hint_low)
+    check_close(f"{func} dW with {label}", dW_l, dW_m, 1e-6, hint=hint_low, axis_names=AXES, param="dW")
+    return Outcome("loss and dW are unchanged when 1000 is added to every score, or to one sample's scores, and a "
+                   f"class {LOW_GAP:g} below the others changes nothing")
+
+
+LOW_GAP = 725.0  # exp(725) overflows float64 (beyond ~709.8); exp(-725) is subnormal but not 0 (0 beyond ~745)
+
+
+def _fmt_num(v: float) -> float | str:
+    return float(v) if np.isfinite(v) else str(v)
