@@ -1,0 +1,39 @@
+# Test fixture (bug_dw_alias_w): vectorized: dW = W; dW *= 2 * reg (modifies W in place)
+from builtins import range
+import numpy as np
+from random import shuffle
+from past.builtins import xrange
+
+def softmax_loss_naive(W, X, y, reg):
+  loss = 0.0
+  dW = np.zeros_like(W)
+  num_train = X.shape[0]
+  num_classes = W.shape[1]
+  for i in range(num_train):
+    scores = X[i].dot(W)
+    scores -= np.max(scores)
+    p = np.exp(scores) / np.sum(np.exp(scores))
+    loss += -np.log(p[y[i]])
+    for j in range(num_classes):
+      dW[:, j] += (p[j] - (j == y[i])) * X[i]
+  loss /= num_train
+  dW /= num_train
+  loss += reg * np.sum(W * W)
+  dW += 2 * reg * W
+  return loss, dW
+
+
+def softmax_loss_vectorized(W, X, y, reg):
+  num_train = X.shape[0]
+  loss = reg * np.sum(W * W)
+  scores = X.dot(W)
+  scores -= scores.max(axis=1, keepdims=True)
+  probs = np.exp(scores)
+  probs /= probs.sum(axis=1, keepdims=True)
+  loss += -np.sum(np.log(probs[np.arange(num_train), y])) / num_train
+  dscores = probs
+  dscores[np.arange(num_train), y] -= 1
+  dW = W
+  dW *= 2 * reg
+  dW += X.T.dot(dscores) / num_train
+  return loss, dW

@@ -1,0 +1,42 @@
+# Test fixture (bug_fancy_index_duplicates): vectorized subtracts the correct-class part with dW[:, y] -= ... (fancy index: repeated labels do not accumulate)
+from builtins import range
+import numpy as np
+from random import shuffle
+from past.builtins import xrange
+
+def svm_loss_naive(W, X, y, reg):
+  dW = np.zeros(W.shape)
+  num_classes = W.shape[1]
+  num_train = X.shape[0]
+  loss = 0.0
+  for i in xrange(num_train):
+    scores = X[i].dot(W)
+    correct_class_score = scores[y[i]]
+    for j in xrange(num_classes):
+      if j == y[i]:
+        continue
+      margin = scores[j] - correct_class_score + 1 # note delta = 1
+      if margin > 0:
+        loss += margin
+        dW[:, j] += X[i]
+        dW[:, y[i]] -= X[i]
+  loss /= num_train
+  dW /= num_train
+  loss += reg * np.sum(W * W)
+  dW += 2 * reg * W
+  return loss, dW
+
+
+def svm_loss_vectorized(W, X, y, reg):
+  num_train = X.shape[0]
+  scores = X.dot(W)
+  correct = scores[np.arange(num_train), y][:, np.newaxis]
+  margins = np.maximum(0, scores - correct + 1)
+  margins[np.arange(num_train), y] = 0
+  loss = np.sum(margins) / num_train + reg * np.sum(W * W)
+  binary = (margins > 0).astype(float)
+  dW = X.T.dot(binary)
+  counts = np.sum(binary, axis=1)
+  dW[:, y] -= X.T * counts
+  dW = dW / num_train + 2 * reg * W
+  return loss, dW
