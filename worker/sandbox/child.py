@@ -247,7 +247,19 @@ class Child:
 
     def op_setitem(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         container = getattr(self.store[header["name"]], header["attr"])
-        container[header["key"]] = self.decode(header["value"], arrays)
+        value = self.decode(header["value"], arrays)
+        try:
+            current = container[header["key"]]
+        except Exception:
+            current = None
+        # An array of the same shape and dtype is overwritten in place, as the course's notebook does (its
+        # gradient check and the student's train change net.params' arrays in place): code that keeps aliases of
+        # those arrays (self.W1 = self.params['W1']) sees the grader's values, as it would in the notebook.
+        if (type(current) is np.ndarray and type(value) is np.ndarray and current.shape == value.shape
+                and current.dtype == value.dtype and current.flags.writeable):
+            current[...] = value
+        else:
+            container[header["key"]] = value
 
     def op_seed(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         np.random.seed(header["seed"])
