@@ -70,6 +70,9 @@ class Settings:
     task_soft_time_limit: float = 330.0
     task_time_limit: float = 360.0
     heartbeat_seconds: float = 10.0
+    # A task the worker received but its pool has not started for this long: the pool cannot run tasks, and the
+    # worker stops beating (it must not look alive). Above a pool process's start (sandbox self-test included).
+    worker_stall_seconds: float = 300.0
     worker_concurrency: int = 0  # 0: one grading per core
     # Gradebook policy defaults; each assignment.toml's [policy] table overrides them.
     policy: str = "best"
@@ -146,7 +149,7 @@ class Settings:
             # A lease shorter than the hard time limit would let the sweeper hand a job that is still
             # running to a second worker.
             raise ConfigError("GRADER_LEASE_SECONDS must be longer than GRADER_TASK_TIME_LIMIT")
-        for name in ("sweep_seconds", "queued_timeout_seconds", "heartbeat_seconds"):
+        for name in ("sweep_seconds", "queued_timeout_seconds", "heartbeat_seconds", "worker_stall_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"GRADER_{name.upper()} must be positive")
         try:

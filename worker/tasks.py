@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import shared_task, signals
@@ -188,21 +189,63 @@ def sweep() -> dict[str, list[int]]:
 
 
 class Heartbeat(threading.Thread):
-    """Writes this worker's row in ``worker_heartbeats`` every ``heartbeat_seconds`` until stopped."""
+    """Writes this worker's row in ``worker_heartbeats`` every ``heartbeat_seconds`` until stopped.
+
+    It runs in the worker's main process, which stays alive when its pool cannot run tasks (a pool process
+    that never starts, or a task Celery handed to a pool process killed by the hard time limit and then never
+    ran). So the beat also watches the pool: while a task this worker received has not started for
+    ``worker_stall_seconds``, it stops beating and removes its row (the worker is not "alive" for the API or
+    ``grader submit --wait``), and logs why; it beats again once the pool takes tasks.
+    """
 
     def __init__(self, state: GraderState, hostname: str, concurrency: int) -> None:
         super().__init__(name="grader-heartbeat", daemon=True)
         self.state, self.hostname, self.concurrency = state, hostname, concurrency
         self.stopped = threading.Event()
+        self.waiting_since: dict[str, float] = {}  # task id -> when the beat first saw it received, not started
+        self.stalled = False
 
     def beat_once(self) -> None:
         with self.state.db.session() as session:
             submissions.beat(session, self.hostname, os.getpid(), self.concurrency, __version__)
 
+    def stalled_tasks(self, now: float | None = None) -> list[tuple[str, float]]:
+        """The tasks received and not started for longer than ``worker_stall_seconds``: (id, seconds)."""
+        from celery.worker import state as worker_state
+
+        now = time.monotonic() if now is None else now
+        try:  # weak sets the consumer changes in the main thread: a copy can meet a change, then try next beat
+            active = {request.id for request in list(worker_state.active_requests)}
+            waiting = {request.id for request in list(worker_state.reserved_requests)} - active
+        except RuntimeError:
+            waiting = set(self.waiting_since)
+        self.waiting_since = {task_id: self.waiting_since.get(task_id, now) for task_id in waiting}
+        limit = self.state.settings.worker_stall_seconds
+        return sorted(((task_id, now - since) for task_id, since in self.waiting_since.items()
+                       if now - since > limit), key=lambda item: -item[1])
+
+    def check_pool(self) -> bool:
+        """True when the pool runs the tasks it is given; logs the change when it stops or resumes."""
+        stalled = self.stalled_tasks()
+        if stalled and not self.stalled:
+            log.error("the pool has not started %d received task(s) for %.0f s (%s): this worker stops its "
+                      "heartbeat and no longer counts as running; restart it (its submissions are recovered "
+                      "by the sweeper)", len(stalled), stalled[0][1], ", ".join(task_id for task_id, _ in stalled))
+            try:
+                with self.state.db.session() as session:
+                    submissions.forget_worker(session, self.hostname)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not remove the heartbeat row: %s", exc)
+        elif not stalled and self.stalled:
+            log.warning("the pool takes tasks again: heartbeat resumed")
+        self.stalled = bool(stalled)
+        return not stalled
+
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                self.beat_once()
+                if self.check_pool():
+                    self.beat_once()
             except Exception as exc:  # noqa: BLE001 - keep beating once the database is back
                 log.warning("heartbeat failed: %s", exc)
             self.stopped.wait(self.state.settings.heartbeat_seconds)
