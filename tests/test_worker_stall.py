@@ -1,8 +1,9 @@
 """A worker whose pool cannot run tasks must not look alive (README: reliability model, "no worker is running").
 
 The worker's heartbeat is written by its main process, which keeps running when its pool does not: a pool
-process that never starts, or (seen with Celery 5.7 / billiard 4.3 under load) a task handed to a pool process
-the hard time limit was killing, which then never ran while the worker held it. Here a real worker (prefork,
+process that never starts, or (seen with Celery 5.7 / billiard 4.3 on the filesystem broker, under load) a pool
+process the hard time limit killed while it held the lock of the queues the threaded pool's processes share, so
+that the next one blocks with the task it took. Here a real worker (prefork,
 one process, with beat) loses its pool process; the replacement hangs while it starts (injected with a
 ``sitecustomize`` on the worker's PYTHONPATH, so no product code knows about the test). The received tasks
 then never start: after ``GRADER_WORKER_STALL_SECONDS`` the worker stops beating and says why in its log.

@@ -192,8 +192,9 @@ class Heartbeat(threading.Thread):
     """Writes this worker's row in ``worker_heartbeats`` every ``heartbeat_seconds`` until stopped.
 
     It runs in the worker's main process, which stays alive when its pool cannot run tasks (a pool process
-    that never starts, or a task Celery handed to a pool process killed by the hard time limit and then never
-    ran). So the beat also watches the pool: while a task this worker received has not started for
+    that never starts; or, with billiard's threaded pool (the filesystem broker), a pool process the hard time
+    limit killed while it held the lock of the queues all pool processes share: the next one blocks on it with
+    the task it took). So the beat also watches the pool: while a task this worker received has not started for
     ``worker_stall_seconds``, it stops beating and removes its row (the worker is not "alive" for the API or
     ``grader submit --wait``), and logs why; it beats again once the pool takes tasks.
     """
