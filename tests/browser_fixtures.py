@@ -37,6 +37,7 @@ from service_fixtures import (
     start_worker,
     wait_for,
     wait_for_heartbeat,
+    wait_for_status,
 )
 
 from grader import auth, submissions
@@ -88,8 +89,16 @@ def _graded(app: Any, course: Path, name: str, assignment_id: str, fixture: str,
         sub = submissions.submit(session, state.settings, user, assignment_id, files, None,
                                  now=now() - timedelta(days=days_ago))
         claim = submissions.claim(session, state.settings, sub.id, "setup")
-        submissions.finish(session, claim, grade(assignment, claim.files, seed=11))
-        return sub.id
+        if claim is None:
+            # The site's worker took the row first: the fair queue gives any message it holds the fairest waiting
+            # row, and the sweeper publishes rows left without a message. It grades it with the same engine.
+            sub_id = sub.id
+        else:
+            submissions.finish(session, claim, grade(assignment, claim.files, seed=11))
+            return sub.id
+    graded = wait_for_status(app, sub_id, timeout=300)
+    assert graded.status == "graded", (graded.status, graded.error)
+    return sub_id
 
 
 @pytest.fixture(scope="module")
