@@ -72,6 +72,54 @@ def test_gradient_check_skips_kinks_instead_of_failing():
     assert len(gc.probes) + gc.skipped_kinks == 4
 
 
+def test_gradient_check_with_a_tolerance_asks_for_the_second_step_only_where_it_decides():
+    """With the check's tolerance, a probe that agrees at step h needs no step h/2; a wrong gradient and a
+    kink get both steps, and the verdicts are those of the check that always takes both."""
+    A = np.random.default_rng(0).standard_normal((5, 5))
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    grad = A.T @ (1 - np.tanh(A @ x) ** 2)
+    batches: list[int] = []
+
+    def f_many(points):
+        batches.append(len(points))
+        return [float(np.sum(np.tanh(A @ p))) for p in points]
+
+    def f(v):
+        return float(np.sum(np.tanh(A @ v)))
+
+    for analytic, passes in ((grad, True), (grad * 1.01, False)):
+        batches.clear()
+        fast = gradient_check(None, x, analytic, np.random.default_rng(2), coordinates=6, directions=3, tol=1e-5,
+                              f_many=f_many)
+        both = gradient_check(f, x, analytic, np.random.default_rng(2), coordinates=6, directions=3)
+        assert (fast.max_error < 1e-5) is passes and (both.max_error < 1e-5) is passes
+        assert len(fast.probes) == len(both.probes) == 9
+        assert batches == ([18] if passes else [18, 18])  # one request; the second step only for failing probes
+
+    batches.clear()
+    x = np.array([[2e-5, -1.0, 0.5, 3e-6]])  # 3e-6 is within both steps of the |x| kink
+    gc = gradient_check(None, x, np.sign(x), np.random.default_rng(1), coordinates=4, directions=0, tol=1e-5,
+                        f_many=lambda ps: [float(np.sum(np.abs(p))) for p in ps])
+    assert gc.skipped_kinks == 1 and len(gc.probes) == 3 and gc.max_error < 1e-6
+
+
+def test_gradient_check_with_a_tolerance_still_finds_a_float32_loss_too_coarse_to_probe():
+    """A loss computed in float32 has differences of rounding noise: the step-h estimate does not agree with
+    the gradient, and h and h/2 do not agree with each other, so the probes are skipped (the checks then say
+    the loss is not smooth at this scale) instead of passing by chance."""
+    A = np.random.default_rng(0).standard_normal((5, 5)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    grad = A.T.astype(np.float64) @ (1 - np.tanh(A.astype(np.float64) @ x) ** 2)
+
+    def f_many(points):
+        return [float(np.sum(np.tanh(A @ p.astype(np.float32)))) for p in points]
+
+    gc = gradient_check(None, x, grad, np.random.default_rng(2), coordinates=6, directions=3, tol=1e-5,
+                        f_many=f_many)
+    assert len(gc.probes) + gc.skipped_kinks == 9
+    assert len(gc.probes) <= 2 and all(p.rel_error > 1e-5 for p in gc.probes)
+
+
 @pytest.mark.parametrize("a,b,keyword", [
     (1.0, 0.0, "missing the regularisation gradient 2*reg*W"),
     (1.0, "reg", "0.5*reg"),

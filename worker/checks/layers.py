@@ -145,16 +145,15 @@ def affine_backward_numeric(ctx: Context) -> Outcome:
     for name, value in got.items():
         got[name] = expect_array(value, f"the {name} returned by affine_backward", inputs[name].shape)
 
-    for name, at in inputs.items():
-        def f(v: np.ndarray, name: str = name) -> float:
-            args = {"dx": x, "dw": w, "db": b}
-            args[name] = v
-            out, _ = expect_pair(_call(ctx, "affine_forward", args["dx"], args["dw"], args["db"]), "affine_forward",
-                           "out", "cache")
-            out = expect_array(out, "the out returned by affine_forward", dout.shape)
-            return float(np.sum(out * dout))
+    for position, (name, at) in enumerate(inputs.items()):
+        def f_many(vs: list[np.ndarray], position: int = position) -> list[float]:
+            values = ctx.student.call_each("affine_forward", (x, w, b), position, vs, module=LAYERS)
+            outs = [expect_pair(value, "affine_forward", "out", "cache")[0] for value in values]
+            return [float(np.sum(expect_array(out, "the out returned by affine_forward", dout.shape) * dout))
+                    for out in outs]
 
-        gc = gradient_check(f, at, got[name], ctx.rng, coordinates=4, directions=2)
+        gc = gradient_check(None, at, got[name], ctx.rng, coordinates=4, directions=2, tol=NUMERIC_TOL,
+                            f_many=f_many)
         worst = gc.worst()
         if worst is not None and worst.rel_error > NUMERIC_TOL:
             raise CheckFailed(f"affine_backward's {name} disagrees with the numerical gradient of your "
@@ -289,10 +288,11 @@ def losses_numeric(ctx: Context) -> Outcome:
         _, dx = expect_pair(_call(ctx, func, x, y), func, "loss", "dx")
         dx = expect_array(dx, f"the dx returned by {func}", x.shape)
 
-        def f(v: np.ndarray, func: str = func) -> float:
-            return expect_float(expect_pair(_call(ctx, func, v, y), func, "loss", "dx")[0], f"the loss returned by {func}")
+        def f_many(vs: list[np.ndarray], func: str = func, y: np.ndarray = y) -> list[float]:
+            return [expect_float(expect_pair(value, func, "loss", "dx")[0], f"the loss returned by {func}")
+                    for value in ctx.student.call_each(func, (x, y), 0, vs, module=LAYERS)]
 
-        gc = gradient_check(f, x, dx, ctx.rng, coordinates=6, directions=3)
+        gc = gradient_check(None, x, dx, ctx.rng, coordinates=6, directions=3, tol=NUMERIC_TOL, f_many=f_many)
         worst = gc.worst()
         if worst is not None and worst.rel_error > NUMERIC_TOL:
             raise CheckFailed(f"{func}'s dx disagrees with the numerical gradient of its own loss: relative error "
@@ -327,8 +327,8 @@ def _new_net(ctx: Context, name: str, d: int, h: int, c: int, *, reg: float = 0.
     ctx.student.seed(ctx.seed_int())
     ctx.student.new(name, CLASS, input_dim=d, hidden_dim=h, num_classes=c, weight_scale=weight_scale, reg=reg,
                     module=NET)
-    for key, value in (params or {}).items():
-        ctx.student.setitem(name, "params", key, value)
+    if params:
+        ctx.student.setitems(name, "params", params)
 
 
 def _notebook_problem() -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -476,11 +476,14 @@ def net_grads_numeric(ctx: Context) -> Outcome:
     _new_net(ctx, "num", d, h, c, reg=reg, params=params)
     _, grads = _net_loss(ctx, "num", X, y, shapes)
     for key in KEYS:
-        def f(value: np.ndarray, key: str = key) -> float:
-            ctx.student.setitem("num", "params", key, value)
-            return _net_loss(ctx, "num", X, y, shapes, need_grads=False)[0]
+        def f_many(values: list[np.ndarray], key: str = key) -> list[float]:
+            answers = ctx.student.call_method_each("num", "loss", (X, y), "params", key, values,
+                                                   label=f"{CLASS}.loss")
+            return [expect_float(expect_pair(a, f"{CLASS}.loss(X, y)", "loss", "grads")[0],
+                                 f"the loss returned by {CLASS}.loss") for a in answers]
 
-        gc = gradient_check(f, params[key], grads[key], ctx.rng, coordinates=4, directions=2)
+        gc = gradient_check(None, params[key], grads[key], ctx.rng, coordinates=4, directions=2, tol=NUMERIC_TOL,
+                            f_many=f_many)
         ctx.student.setitem("num", "params", key, params[key])
         worst = gc.worst()
         if worst is not None and worst.rel_error > NUMERIC_TOL:

@@ -89,8 +89,7 @@ def new_net(ctx: Context, name: str, params: dict[str, np.ndarray], std: float =
     c = params["W2"].shape[1]
     ctx.student.seed(ctx.seed_int())
     ctx.student.new(name, CLASS, d, h, c, std=std, module=ctx.module)
-    for key in KEYS:
-        ctx.student.setitem(name, "params", key, params[key])
+    ctx.student.setitems(name, "params", {key: params[key] for key in KEYS})
 
 
 def net_scores(ctx: Context, name: str, X: np.ndarray) -> np.ndarray:
@@ -114,6 +113,13 @@ def net_loss(ctx: Context, name: str, X: np.ndarray, y: np.ndarray, reg: float,
     one mistake is reported by one test instead of failing every test that needs the values.
     """
     value = ctx.student.call_method(name, "loss", X, y, reg=reg, label=f"{CLASS}.loss")
+    return check_loss_answer(value, grad_shapes, finite=finite, hint=hint, strict=strict, need_grads=need_grads)
+
+
+def check_loss_answer(value: Any, grad_shapes: dict[str, tuple[int, ...]], *, finite: bool = True,
+                      hint: str | None = None, strict: bool = False,
+                      need_grads: bool = True) -> tuple[float, dict[str, np.ndarray]]:
+    """``net_loss``'s validation of one answer of ``net.loss``."""
     loss, grads = expect_pair(value, f"{CLASS}.loss(X, y)", "loss", "grads")
     loss = expect_float(loss, f"the loss returned by {CLASS}.loss", finite=finite, hint=hint)
     if not need_grads:
@@ -403,11 +409,13 @@ def _consistency_one(ctx: Context, name: str, params: dict[str, np.ndarray], X: 
     new_net(ctx, "net", params)
     _, grads = net_loss(ctx, "net", X, y, reg, grad_shapes)
     for key in KEYS:
-        def f(value: np.ndarray, key: str = key) -> float:
-            ctx.student.setitem("net", "params", key, value)
-            return net_loss(ctx, "net", X, y, reg, grad_shapes)[0]
+        def f_many(values: list[np.ndarray], key: str = key) -> list[float]:
+            answers = ctx.student.call_method_each("net", "loss", (X, y), "params", key, values, reg=reg,
+                                                   label=f"{CLASS}.loss")
+            return [check_loss_answer(a, grad_shapes)[0] for a in answers]
 
-        gc = gradient_check(f, params[key], grads[key], ctx.rng, coordinates=probes[0], directions=probes[1])
+        gc = gradient_check(None, params[key], grads[key], ctx.rng, coordinates=probes[0], directions=probes[1],
+                            tol=CONSISTENCY_TOL, f_many=f_many)
         ctx.student.setitem("net", "params", key, params[key])
         details[f"{name}: {key}"] = gc.details()
         worst = gc.worst()
@@ -838,7 +846,7 @@ def _replay(ctx: Context, prob: dict[str, Any], *, lrs: list[float], reg: float,
             except ValueError:
                 raise CheckFailed(f"grads['{k}'] of shape {g.shape} cannot update params['{k}'] of shape "
                                   f"{params[k].shape}") from None
-            ctx.student.setitem("replay", "params", k, params[k])
+        ctx.student.setitems("replay", "params", {k: params[k] for k in keys})
         if it in starts:
             for data, labels, out in ((Xb, yb, train_acc), (prob["X_val"], prob["y_val"], val_acc)):
                 pred = ctx.student.call_method("replay", "predict", data, label=f"{CLASS}.predict")

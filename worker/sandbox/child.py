@@ -245,11 +245,39 @@ class Child:
             value = getattr(value, header["attr"])
         return value
 
+    def op_batch(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        """Several calls of one target in one request, each with one input replaced: ``slot`` is ``{"arg": i}``
+        (positional argument i) or ``{"item": [name, attr, key]}`` (``store[name].attr[key]``, assigned like
+        ``op_setitem``). Each call gets fresh copies of the array arguments, as separate requests would."""
+        func = self.target(header["target"])
+        slot = header["slot"]
+        values = [self.decode(node, arrays) for node in header["values"]]
+        results = []
+        for value in values:
+            args = [_fresh(self.decode(a, arrays)) for a in header.get("args", [])]
+            kwargs = {k: _fresh(self.decode(v, arrays)) for k, v in header.get("kwargs", {}).items()}
+            if "arg" in slot:
+                args[slot["arg"]] = _fresh(value)
+            else:
+                name, attr, key = slot["item"]
+                self.assign(getattr(self.store[name], attr), key, _fresh(value))
+            results.append(func(*args, **kwargs))
+        return results
+
     def op_setitem(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         container = getattr(self.store[header["name"]], header["attr"])
-        value = self.decode(header["value"], arrays)
+        self.assign(container, header["key"], self.decode(header["value"], arrays))
+
+    def op_setitems(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
+        """``op_setitem`` for several keys of one container, in the order given."""
+        container = getattr(self.store[header["name"]], header["attr"])
+        for key, node in header["items"]:
+            self.assign(container, key, self.decode(node, arrays))
+
+    @staticmethod
+    def assign(container: Any, key: Any, value: Any) -> None:
         try:
-            current = container[header["key"]]
+            current = container[key]
         except Exception:
             current = None
         # An array of the same shape and dtype is overwritten in place, as the course's notebook does (its
@@ -259,11 +287,22 @@ class Child:
                 and current.dtype == value.dtype and current.flags.writeable):
             current[...] = value
         else:
-            container[header["key"]] = value
+            container[key] = value
 
     def op_seed(self, header: dict[str, Any], arrays: list[np.ndarray]) -> Any:
         np.random.seed(header["seed"])
         random.seed(header["seed"])
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of every array in ``value`` (lists, tuples and dicts rebuilt), anything else as it is."""
+    if type(value) is np.ndarray:
+        return value.copy()
+    if type(value) in (list, tuple):
+        return type(value)(_fresh(v) for v in value)
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
 
 
 class SocketChild(Child):

@@ -19,7 +19,7 @@ import select
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -296,6 +296,7 @@ class StudentProcess:
         self.channel_seconds = 0.0  # wall time spent waiting on the child: what the total limit counts
         self.timed_out: set[str] = set()
         self.deadline = time.monotonic() + limits.total_seconds
+        self.call_limit: float = limits.call_seconds  # the limit of the request in flight (a batch gets more)
         self._child_lock = threading.Lock()
         self._put_bytes: dict[str, int] = {}
 
@@ -408,20 +409,9 @@ class StudentProcess:
         """Call ``module.name(*args, **kwargs)`` with the child counting the line events of the student's
         files (``child.Child.op_trace``); returns the child's claimed counts, unvalidated."""
         module = module or next(iter(self.modules))
-        if name in self.timed_out:
-            raise StudentTimeout(f"{name} was not called again: it exceeded the time limit earlier in this run")
         arrays: list[np.ndarray] = []
-        header = {
-            "op": "trace",
-            "target": {"module": module, "name": name},
-            "args": [protocol.encode_value(a, arrays) for a in args],
-            "kwargs": {k: protocol.encode_value(v, arrays) for k, v in kwargs.items()},
-        }
-        try:
-            return self._op(header, arrays, during=name, timed=True, answer_bytes=SMALL_ANSWER_BYTES)
-        except StudentTimeout:
-            self.timed_out.add(name)
-            raise
+        header = _call_header("trace", {"module": module, "name": name}, args, kwargs, arrays)
+        return self._timed(name, header, arrays, SMALL_ANSWER_BYTES)
 
     def new(self, store_as: str, class_name: str, *args: Any, module: str | None = None, **kwargs: Any) -> None:
         module = module or next(iter(self.modules))
@@ -451,25 +441,56 @@ class StudentProcess:
             during=f"setting {attr}[{key!r}]",
         )
 
+    def setitems(self, name: str, attr: str, items: dict[str, Any]) -> None:
+        """``setitem`` for each key of ``items``, in one request."""
+        arrays: list[np.ndarray] = []
+        pairs = [[key, protocol.encode_value(value, arrays)] for key, value in items.items()]
+        self._op({"op": "setitems", "name": name, "attr": attr, "items": pairs}, arrays,
+                 during=f"setting {attr}[{', '.join(map(repr, items))}]")
+
     def seed(self, seed: int) -> None:
         self._op({"op": "seed", "seed": int(seed)}, [], during="seeding")
+
+    def call_each(self, name: str, args: Sequence[Any], vary: int, values: Sequence[Any], *,
+                  module: str | None = None, **kwargs: Any) -> list[Any]:
+        """``[name(*args with args[vary] = v, **kwargs) for v in values]`` in one request: the perturbed inputs of
+        a numerical gradient check. Each evaluation gets its own copies of the array arguments, as separate calls
+        would; the first exception ends the request (and is raised as a call's would be)."""
+        module = module or next(iter(self.modules))
+        if not 0 <= vary < len(args):
+            raise ValueError(f"no argument {vary} to vary")
+        return self._batch({"module": module, "name": name}, name, args, kwargs, {"arg": int(vary)}, values)
+
+    def call_method_each(self, obj: str, method: str, args: Sequence[Any], attr: str, key: str,
+                         values: Sequence[Any], *, label: str | None = None, **kwargs: Any) -> list[Any]:
+        """For each value v, in one request: ``obj.attr[key] = v`` (in place when shape and dtype match, as
+        ``setitem``), then ``obj.method(*args, **kwargs)``; the list of results. ``obj.attr[key]`` keeps the
+        last value: the caller restores it."""
+        return self._batch({"object": obj, "method": method}, label or method, args, kwargs,
+                           {"item": [obj, attr, key]}, values)
+
+    def _batch(self, target: dict[str, Any], label: str, args: Sequence[Any], kwargs: dict[str, Any],
+               slot: dict[str, Any], values: Sequence[Any]) -> list[Any]:
+        if not values:
+            return []
+        arrays: list[np.ndarray] = []
+        header = _call_header("batch", target, args, kwargs, arrays, slot=slot,
+                              values=[protocol.encode_value(v, arrays) for v in values])
+        # Each answer can need about as much as one call's inputs (a loss and a gradient of the varied array).
+        per_call = max(ANSWER_FLOOR_BYTES // 4, 2 * sum(a.nbytes for a in arrays))
+        answer = self._timed(label, header, arrays, max(ANSWER_FLOOR_BYTES, per_call * len(values)),
+                             call_seconds=self.limits.call_seconds * len(values))
+        if type(answer) is not list or len(answer) != len(values):
+            self._tamper(f"the process answered {len(values)} evaluations of {scrub(label)[:100]} with something "
+                         "else than a list of as many results")
+        return answer
 
     # ------------------------------------------------------------------ internals
     def _call(self, target: dict[str, Any], label: str, args: Any, kwargs: dict[str, Any], *,
               store: str | None = None, reply: bool = True, quiet: bool = False,
               answer_bytes: int | None = None) -> Any:
-        if label in self.timed_out:
-            raise StudentTimeout(f"{label} was not called again: it exceeded the time limit earlier in this run")
         arrays: list[np.ndarray] = []
-        header = {
-            "op": "call",
-            "target": target,
-            "args": [protocol.encode_value(a, arrays) for a in args],
-            "kwargs": {k: protocol.encode_value(v, arrays) for k, v in kwargs.items()},
-            "store": store,
-            "reply": reply,
-            "quiet": quiet,
-        }
+        header = _call_header("call", target, args, kwargs, arrays, store=store, reply=reply, quiet=quiet)
         if store or not reply:
             cap = SMALL_ANSWER_BYTES
         elif answer_bytes is not None:
@@ -477,24 +498,32 @@ class StudentProcess:
         else:
             # What a loss/gradient/prediction can need: about as much as its inputs, never less than the floor.
             cap = max(ANSWER_FLOOR_BYTES, 2 * sum(a.nbytes for a in arrays))
+        return self._timed(label, header, arrays, cap)
+
+    def _timed(self, label: str, header: dict[str, Any], arrays: list[np.ndarray], cap: int,
+               call_seconds: float | None = None) -> Any:
+        """A request into the student's code; a target that once timed out is not called again."""
+        if label in self.timed_out:
+            raise StudentTimeout(f"{label} was not called again: it exceeded the time limit earlier in this run")
         try:
-            return self._op(header, arrays, during=label, timed=True, answer_bytes=cap)
+            return self._op(header, arrays, during=label, timed=True, answer_bytes=cap, call_seconds=call_seconds)
         except StudentTimeout as exc:
             if exc is not self.load_error:
                 self.timed_out.add(label)
             raise
 
     def _op(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False,
-            answer_bytes: int = SMALL_ANSWER_BYTES) -> Any:
+            answer_bytes: int = SMALL_ANSWER_BYTES, call_seconds: float | None = None) -> Any:
         self.start()
         if self.load_error is not None:
             raise self.load_error
-        return self._request(header, arrays, during, timed, answer_bytes)
+        return self._request(header, arrays, during, timed, answer_bytes, call_seconds)
 
 
     def _request(self, header: dict[str, Any], arrays: list[np.ndarray], during: str, timed: bool = False,
-                 answer_bytes: int = SMALL_ANSWER_BYTES) -> Any:
-        """Send one request and read exactly one answer to it.
+                 answer_bytes: int = SMALL_ANSWER_BYTES, call_seconds: float | None = None) -> Any:
+        """Send one request and read exactly one answer to it (within ``call_seconds``, by default the per-call
+        limit; a batch of n evaluations gets n times that, always within what is left of the total limit).
 
         Each request carries a fresh nonce the answer must echo, so an answer written ahead of its request
         cannot match; bytes on the answer pipe before a request or after its answer are tampering. The
@@ -510,7 +539,8 @@ class StudentProcess:
             raise StudentTimeout(f"the grading time limit ({self.limits.total_seconds:g} s) was used up before {during}")
         started = time.monotonic()
         self.deadline = started + remaining_total
-        deadline = min(started + self.limits.call_seconds, self.deadline)
+        self.call_limit = self.limits.call_seconds if call_seconds is None else call_seconds
+        deadline = min(started + self.call_limit, self.deadline)
         cap = min(answer_bytes, (self.limits.frame_mb << 20) + protocol.MAX_HEADER_BYTES)
         try:
             self._unsolicited(during, after=False)
@@ -674,7 +704,7 @@ class StudentProcess:
                 f"the grading time limit ({self.limits.total_seconds:g} s) was reached while {during}"
             )
         raise StudentTimeout(
-            f"{during} did not finish within {self.limits.call_seconds:g} s "
+            f"{during} did not finish within {self.call_limit:g} s "
             "(an infinite loop, a sleep, or code far too slow for these inputs?); the process was killed"
         )
 
@@ -690,6 +720,17 @@ class StudentProcess:
             raise StudentCrashed(f"the process was killed for exceeding the memory limit "
                                  f"({self.limits.memory_mb} MB) while {during}")
         raise StudentCrashed(f"the process {describe_exit(code)} while {during}")
+
+
+def _call_header(op: str, target: dict[str, Any], args: Sequence[Any], kwargs: dict[str, Any],
+                 arrays: list[np.ndarray], **extra: Any) -> dict[str, Any]:
+    return {
+        "op": op,
+        "target": target,
+        "args": [protocol.encode_value(a, arrays) for a in args],
+        "kwargs": {k: protocol.encode_value(v, arrays) for k, v in kwargs.items()},
+        **extra,
+    }
 
 
 def _mb(n: int) -> str:
