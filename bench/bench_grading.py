@@ -30,7 +30,15 @@ CASES = {
     "svm": ("linear_svm.py", "tests/submissions/svm/correct_masks.py"),
     "softmax": ("softmax.py", "tests/submissions/softmax/correct_logsumexp.py"),
     "two_layer_net": ("neural_net.py", "tests/submissions/two_layer_net/correct_canonical.py"),
+    # The 2021+ edition: two files (a folder of the fixtures).
+    "fc_net": (("layers.py", "fc_net.py"), "tests/submissions/fc_net/correct_course"),
 }
+
+
+def case_files(fname: str | tuple[str, ...], path: str) -> dict[str, bytes]:
+    if isinstance(fname, tuple):
+        return {f: (ROOT / path / f).read_bytes() for f in fname}
+    return {fname: (ROOT / path).read_bytes()}
 
 
 def main() -> None:
@@ -41,7 +49,7 @@ def main() -> None:
     print(f"grading mode={args.mode}, {args.repeats} repeats per assignment (median; seconds)")
     print(f"{'assignment':15} {'total':>8} {'student':>8} {'overhead':>9} {'student %':>9} {'score':>9}  slowest test")
     for aid, (fname, path) in CASES.items():
-        files = {fname: (ROOT / path).read_bytes()}
+        files = case_files(fname, path)
         grade(aid, files, seed=0, mode=args.mode)  # warm caches (reference import, digits)
         totals, students, scores = [], [], set()
         slowest: dict[str, list[float]] = {}

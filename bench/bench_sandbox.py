@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_grading import CASES  # noqa: E402
+from bench_grading import CASES, case_files  # noqa: E402
 from inprocess import InProcessLauncher  # noqa: E402
 
 from worker.engine import grade  # noqa: E402
@@ -94,7 +94,7 @@ def main() -> None:
     print(f"\ngrading a correct submission ({args.repeats} interleaved repeats, median seconds)")
     print(f"{'assignment':15} {'fork server':>12} {'in-process':>11} {'ratio':>6}")
     for aid, (fname, path) in CASES.items():
-        files = {fname: (ROOT / path).read_bytes()}
+        files = case_files(fname, path)
         times: dict[str, list[float]] = {"fork": [], "inproc": []}
         grade(aid, files, seed=0, launcher=fork)
         grade(aid, files, seed=0, launcher=inproc)

@@ -102,14 +102,16 @@ def test_a_worker_whose_pool_stopped_taking_tasks_stops_its_heartbeat(tmp_path: 
 
         # The pool process dies; its replacement never becomes ready.
         hang.touch()
+        lost = time.monotonic()  # from here every task the worker receives stays unstarted (beat's sweeps first)
         os.kill(int(first[0]), signal.SIGKILL)
         wait_for(lambda: len(pool_log.read_text().split()) >= 2, 60, "the replacement pool process to start")
         response = upload(client, people.headers("alice"))
         assert response.status_code == 202
         stuck = response.json["id"]
-        lost = time.monotonic()
         # Beat's sweeps (every second) and the submission are received and never start: within the stall bound
-        # (plus beats and a loaded machine's slack) the worker no longer counts as running.
+        # (plus beats and a loaded machine's slack) the worker no longer counts as running. The bound counts from
+        # the loss of the pool process, since the first sweep received after it starts the clock (the upload may
+        # come seconds later, on a machine slow to start the replacement).
         wait_for(lambda: not _alive(app), STALL_SECONDS + 60, "the stalled worker to stop counting as alive")
         took = time.monotonic() - lost
         assert status(stuck) == "queued"

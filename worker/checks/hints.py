@@ -106,7 +106,8 @@ def loss_hint(student: float, data_loss: float, reg_term: float, reg: float, n: 
         candidates.append((data_loss + reg_term, "The regularisation term is sum(W*W) without the factor reg"))
     candidates += [
         (n * data_loss + reg * reg_term, f"The data loss is summed but not averaged over the N = {n} samples "
-                                         f"(a factor of N)"),
+                                         f"(a factor of N), or it sums an (N, N) block such as probs[:, y] where "
+                                         f"probs[np.arange(N), y] picks one entry per sample"),
         (data_loss / n + reg * reg_term, f"The data loss is divided by N = {n} twice (a factor of N)"),
     ]
     if per_sample_constant is not None:
