@@ -79,8 +79,38 @@ def affine_forward_notebook(ctx: Context) -> Outcome:
     out = expect_array(out, "the out returned by affine_forward", (2, 3),
                        hint="reshape x to (N, D) = (x.shape[0], -1) before the product")
     check_close("affine_forward on the notebook's (2, 4, 5, 6) input", out, AFFINE_OUT, 1e-7,
-                axis_names=("sample", "output"))
+                axis_names=("sample", "output"), hint=flatten_hint(x, w, b, out))
     return Outcome("affine_forward reproduces the notebook's values (4-D input)")
+
+
+def flatten_hint(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> str | None:
+    """Name a flattening of x to (N, D) that has the right shape but not one row per sample in C order.
+
+    The contract: row i of the flattened x is sample i's entries, in the order w's rows expect (C order, as
+    x.reshape(N, -1) gives). x.reshape(D, -1).T (the same array as x.reshape(-1, N).T) has the shape (N, D)
+    but fills each row with entries of several samples; x.reshape(N, -1, order='F') keeps the samples but
+    permutes their entries. Only named when the student's out is exactly that product and differs from the
+    right one (N > 1, or more than one dimension per sample).
+    """
+    n = x.shape[0]
+    d = int(np.prod(x.shape[1:]))
+    if out.shape != (n, w.shape[1]) or not np.all(np.isfinite(out)):
+        return None
+    right = x.reshape(n, -1).dot(w) + b
+    wrong = (
+        (x.reshape(d, -1).T, "x.reshape(D, -1).T (the same as x.reshape(-1, N).T): it has the right shape (N, D), "
+                             "but x is flattened in the wrong order, so each row mixes entries of different "
+                             "samples (the two agree only when N == 1). Flatten one row per sample: "
+                             "x.reshape(x.shape[0], -1)"),
+        (x.reshape(n, -1, order="F"), "x.reshape(N, -1, order='F'): each row is one sample, but its entries are in "
+                                      "Fortran (column-major) order, not the order of w's rows. Use "
+                                      "x.reshape(x.shape[0], -1) (C order)"),
+    )
+    for flat, text in wrong:
+        variant = flat.dot(w) + b
+        if rel_error(variant, right) > 1e-6 and rel_error(out, variant) <= 1e-6:
+            return f"Your out equals x2.dot(w) + b with x2 = {text}"
+    return None
 
 
 # 4-D, 2-D, 3-D, and N == D == M (the last: 4 samples of shape (2, 2), M = 4), where a bias gradient summed
@@ -96,13 +126,18 @@ def affine_forward_reference(ctx: Context) -> Outcome:
         expected, _ = ctx.reference.affine_forward(x, w, b)
         out = expect_array(out, f"the out returned by affine_forward for x of shape {shape}", expected.shape,
                            hint="reshape x to (N, D) = (x.shape[0], -1): x may have any number of dimensions")
-        check_close(f"affine_forward out, x of shape {shape}", out, expected, TOL, axis_names=("sample", "output"))
+        check_close(f"affine_forward out, x of shape {shape}", out, expected, TOL, axis_names=("sample", "output"),
+                    hint=flatten_hint(x, w, b, out))
     return Outcome("affine_forward matches the reference for 2-, 3- and 4-D inputs")
 
 
-def _affine_backward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray) -> tuple[Any, ...]:
-    """The student's backward pass, with the cache the student's own forward pass built."""
-    _, cache = expect_pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
+def _affine_backward(ctx: Context, x: np.ndarray, w: np.ndarray, b: np.ndarray, dout: np.ndarray,
+                     forward: list[Any] | None = None) -> tuple[Any, ...]:
+    """The student's backward pass, with the cache the student's own forward pass built (whose out is appended
+    to ``forward`` when given)."""
+    out, cache = expect_pair(_call(ctx, "affine_forward", x, w, b), "affine_forward", "out", "cache")
+    if forward is not None:
+        forward.append(out)
     if not isinstance(cache, (tuple, list)):
         raise CheckFailed(f"affine_forward's cache is {type_name(cache)}; the course's cache is (x, w, b)")
     value = _call(ctx, "affine_backward", dout, tuple(cache))
@@ -136,17 +171,41 @@ def affine_backward_reference(ctx: Context) -> Outcome:
 
 
 def affine_backward_numeric(ctx: Context) -> Outcome:
-    """dx, dw, db against central differences of sum(affine_forward(x, w, b) * dout) (the student's forward)."""
+    """dx, dw, db against central differences of sum(affine_forward(x, w, b) * dout).
+
+    The forward pass differentiated is the student's own, unless the reference is at hand and the student's
+    forward pass disagrees with it on these inputs: then the backward pass is checked against the correct
+    forward pass, so that a wrong affine_forward costs only affine_forward's tests (the output says which was
+    used). Without the reference (``grader check``) it is always the student's.
+    """
     x, w, b = _affine_inputs(ctx.rng, (4, 3, 2, 2), 5)
     dout = ctx.rng.standard_normal((4, 5))
-    dx, dw, db = _affine_backward(ctx, x, w, b, dout)
+    forward: list[Any] = []
+    dx, dw, db = _affine_backward(ctx, x, w, b, dout, forward)
     inputs = {"dx": x, "dw": w, "db": b}
     got = {"dx": dx, "dw": dw, "db": db}
     for name, value in got.items():
         got[name] = expect_array(value, f"the {name} returned by affine_backward", inputs[name].shape)
 
+    use_reference = False
+    if ctx.has_reference:
+        expected_out = ctx.reference.affine_forward(x, w, b)[0]
+        out = forward[0]
+        use_reference = not (isinstance(out, np.ndarray) and out.shape == expected_out.shape
+                             and np.all(np.isfinite(out)) and rel_error(out, expected_out) <= TOL)
+    which = ("the correct affine_forward (yours disagrees with it on these inputs, so its numerical gradient "
+             "would not say whether affine_backward is right; see affine_forward's tests)" if use_reference
+             else "your affine_forward")
+
     for position, (name, at) in enumerate(inputs.items()):
         def f_many(vs: list[np.ndarray], position: int = position) -> list[float]:
+            if use_reference:
+                outs = []
+                for v in vs:
+                    args = [x, w, b]
+                    args[position] = v
+                    outs.append(ctx.reference.affine_forward(*args)[0])
+                return [float(np.sum(out * dout)) for out in outs]
             values = ctx.student.call_each("affine_forward", (x, w, b), position, vs, module=LAYERS)
             outs = [expect_pair(value, "affine_forward", "out", "cache")[0] for value in values]
             return [float(np.sum(expect_array(out, "the out returned by affine_forward", dout.shape) * dout))
@@ -156,10 +215,19 @@ def affine_backward_numeric(ctx: Context) -> Outcome:
                             f_many=f_many)
         worst = gc.worst()
         if worst is not None and worst.rel_error > NUMERIC_TOL:
-            raise CheckFailed(f"affine_backward's {name} disagrees with the numerical gradient of your "
-                              f"affine_forward: relative error {worst.rel_error:.3e} > {NUMERIC_TOL:g} (analytic "
-                              f"{worst.analytic:.6g}, numerical {worst.numeric:.6g})", details=gc.details())
-    return Outcome("dx, dw and db match central differences of your affine_forward")
+            hint = None
+            out = forward[0]
+            if not use_reference and isinstance(out, np.ndarray) and out.shape == dout.shape:
+                right = x.reshape(x.shape[0], -1).dot(w) + b
+                if not np.all(np.isfinite(out)) or rel_error(out, right) > TOL:
+                    hint = ("Your affine_forward's out is not x.reshape(N, -1).dot(w) + b on these inputs, and this "
+                            "test differentiates it: fix affine_forward first (its own tests say how), then "
+                            "look at affine_backward again")
+            raise CheckFailed(f"affine_backward's {name} disagrees with the numerical gradient of {which}: "
+                              f"relative error {worst.rel_error:.3e} > {NUMERIC_TOL:g} (analytic "
+                              f"{worst.analytic:.6g}, numerical {worst.numeric:.6g})", hint=hint,
+                              details=gc.details())
+    return Outcome(f"dx, dw and db match central differences of {which}")
 
 
 # --------------------------------------------------------------------------- relu
