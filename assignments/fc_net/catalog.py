@@ -45,7 +45,7 @@ def _softmax(x, y, *, onehot=True, avg_loss=True, avg_grad=True, norm_axis=1, dx
 
 
 def _net(params, X, y, reg, *, reg_loss=0.5, reg_grad=1.0, reg_biases=False, mask=True, w2_pre_relu=False,
-         reg_keys=("W1", "W2"), relu_scores=False):
+         reg_keys=("W1", "W2"), relu_scores=False, w2_unscaled=False):
     W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X2 = X.reshape(X.shape[0], -1)
     pre = X2.dot(W1) + b1
@@ -60,6 +60,8 @@ def _net(params, X, y, reg, *, reg_loss=0.5, reg_grad=1.0, reg_biases=False, mas
     keys = tuple(reg_keys) + (("b1", "b2") if reg_biases else ())
     weights = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     loss = -np.sum(np.log(probs[rows, y])) / n + reg_loss * reg * sum(float(np.sum(weights[k] ** 2)) for k in keys)
+    if w2_unscaled:  # 0.5 * reg * np.sum(W1 * W1) + np.sum(W2 * W2): the W2 term outside the product
+        loss += float(np.sum(W2 ** 2)) - reg_loss * reg * float(np.sum(W2 ** 2))
     dscores = probs.copy()
     dscores[rows, y] -= 1.0
     dscores /= n
@@ -137,6 +139,16 @@ MISTAKES = [
             "this edition's fc_net.py asks for 0.5 * reg * (sum(W1*W1) + sum(W2*W2)), gradients reg * W",
             ("loss", "W1", "W2"), lambda p, X, y, reg: _net(p, X, y, reg, reg_loss=1.0, reg_grad=2.0), kind="net_loss",
             applies=_reg),
+    Mistake("net_reg_w2_unscaled", "add 0.5 * reg * np.sum(W1 * W1) + np.sum(W2 * W2): without parentheses the W2 "
+            "term is not multiplied by 0.5 * reg (so the loss depends on W2's size even at reg = 0)",
+            "put the two sums in parentheses: 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))", ("loss",),
+            lambda p, X, y, reg: _net(p, X, y, reg, w2_unscaled=True), kind="net_loss"),
+    Mistake("net_reg_ignored", "leave the regularisation out of both the loss and the gradients (they are those of "
+            "reg = 0, whatever the net's reg)",
+            "the net's regularisation strength is self.reg, which __init__ keeps from TwoLayerNet(..., reg=...): add "
+            "0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2)) to the loss and self.reg * W1, self.reg * W2 to "
+            "the gradients (loss(X, y) gets no reg argument)", ("loss", "W1", "W2"),
+            lambda p, X, y, reg: _net(p, X, y, 0.0), kind="net_loss", applies=_reg),
     Mistake("net_reg_grad_double", "use 2 * reg * W as the regularisation gradient of 0.5 * reg * sum(W*W)",
             "the derivative of 0.5 * reg * sum(W*W) is reg * W", ("W1", "W2"),
             lambda p, X, y, reg: _net(p, X, y, reg, reg_grad=2.0), kind="net_loss", applies=_reg),

@@ -10,6 +10,7 @@ published values (``3.4702243556`` at ``reg = 0``, ``26.5948426952`` at ``reg = 
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
@@ -51,10 +52,13 @@ def _diagnose(ctx: Context, kind: str, args: tuple[Any, ...], student: dict[str,
 
 
 def _fail_with_diagnosis(ctx: Context, failure: CheckFailed, kind: str, args: tuple[Any, ...],
-                         student: dict[str, Any], expected: dict[str, Any], failing: list[str], what: str) -> None:
+                         student: dict[str, Any], expected: dict[str, Any], failing: list[str], what: str,
+                         notes: dict[str, str | None] | None = None) -> None:
+    """Raise ``failure`` with the catalogue's hint; ``notes`` add a sentence when their mistake is the one named."""
     hint, ids = _diagnose(ctx, kind, args, student, expected, failing, what)
     if hint:
-        failure.hint = hint
+        note = (notes or {}).get(ids[0]) if ids else None
+        failure.hint = f"{hint} {note}" if note else hint
         failure.details["mistakes"] = ids
     raise failure
 
@@ -479,6 +483,7 @@ def net_notebook_values(ctx: Context) -> Outcome:
                 "plain affine layer (affine_forward, and affine_backward in the backward pass)")
     check_close(f"scores of a random net with non-zero biases (N={rX.shape[0]}, D={rd}, H={rh}, C={rc}; y is None)",
                 rscores, rexpected, 1e-7, axis_names=("sample", "class"), param="scores", hint=hint)
+    sum_w1, sum_w2 = float(np.sum(params["W1"] ** 2)), float(np.sum(params["W2"] ** 2))
     for reg, expected in ((0.0, NET_LOSS_REG0), (1.0, NET_LOSS_REG1)):
         _new_net(ctx, "nb", d, h, c, reg=reg, params=params)
         loss, _ = _net_loss(ctx, "nb", X, y, {}, need_grads=False)
@@ -487,10 +492,46 @@ def net_notebook_values(ctx: Context) -> Outcome:
             if reg and abs(loss - NET_LOSS_FULL_REG1) < 1e-6:
                 hint = ("Your loss uses reg * (sum(W1*W1) + sum(W2*W2)); this edition's fc_net.py asks for "
                         "0.5 * reg * (...) (gradient reg * W), which the notebook's 26.5948426952 assumes")
+            elif abs(loss - (NET_LOSS_REG0 + 0.5 * reg * sum_w1 + sum_w2)) < 1e-6:
+                at_zero = (f" (at reg = 0 your loss still exceeds the notebook's, by np.sum(W2 * W2) = {sum_w2:.6g})"
+                           if not reg else "")
+                hint = ("Your loss is the data loss plus 0.5 * reg * np.sum(W1 * W1) + np.sum(W2 * W2): without "
+                        f"parentheses the W2 term is not multiplied by 0.5 * reg{at_zero}. Write "
+                        "0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))")
+            elif reg and abs(loss - NET_LOSS_REG0) < 1e-6:
+                hint = ("Your loss at reg = 1 equals the notebook's loss at reg = 0: no regularisation reached the "
+                        "loss. The net's regularisation strength is self.reg, which __init__ keeps from "
+                        "TwoLayerNet(..., reg=...): add 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))")
+                note = reg_argument_note(ctx)
+                if note:
+                    hint += ". " + note
             raise CheckFailed(f"{CLASS}.loss of the notebook's net at reg = {reg:g} is {loss!r}; the notebook's "
                               f"value is {expected}", hint=hint,
                               details={"student": loss, "expected": expected, "tolerance": 1e-6})
     return Outcome("the notebook's scores and losses (3.4702243556 at reg 0, 26.5948426952 at reg 1)")
+
+
+def reg_argument_note(ctx: Context) -> str | None:
+    """A sentence when the student's TwoLayerNet.loss takes a reg parameter (the 2017 net's habit): the solver and
+    the notebook call loss(X, y), so it always keeps its default and self.reg goes unused."""
+    tree = ctx.trees.get(NET)
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == CLASS:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "loss":
+                    args = item.args
+                    positional = args.posonlyargs + args.args
+                    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+                    pairs = list(zip(positional, defaults)) + list(zip(args.kwonlyargs, args.kw_defaults))
+                    for arg, default in pairs:
+                        if arg.arg == "reg":
+                            shown = f" (default {ast.unparse(default)})" if default is not None else ""
+                            return (f"Your {CLASS}.loss has a reg parameter{shown}, as the 2017 net's did; the "
+                                    f"notebook and the Solver call loss(X, y), so reg keeps its default. Use "
+                                    f"self.reg instead and drop the parameter")
+    return None
 
 
 def probabilities_hint(scores: np.ndarray, expected: np.ndarray) -> str | None:
@@ -521,17 +562,19 @@ def net_grads_reference(ctx: Context) -> Outcome:
         student = dict(grads, loss=loss)
         everything = dict(expected, loss=exp_loss)
         shape = f"N={X.shape[0]}, D={d}, H={h}, C={c}, reg = {reg:g}, non-zero biases"
+        notes = {"net_reg_ignored": reg_argument_note(ctx)}
         try:
             check_close(f"{CLASS}.loss ({shape})", loss, exp_loss, LOSS_TOL)
         except CheckFailed as failure:
-            _fail_with_diagnosis(ctx, failure, "net_loss", (params, X, y, reg), student, everything, ["loss"], "loss")
+            _fail_with_diagnosis(ctx, failure, "net_loss", (params, X, y, reg), student, everything, ["loss"], "loss",
+                                 notes)
         for key in KEYS:
             try:
                 check_close(f"grads['{key}'] ({shape})", grads[key], expected[key], TOL, param=key)
             except CheckFailed as failure:
                 failing = [k for k in KEYS if rel_error(grads[k], expected[k]) > TOL]
                 _fail_with_diagnosis(ctx, failure, "net_loss", (params, X, y, reg), student, everything, failing,
-                                     " and ".join(f"grads['{k}']" for k in failing))
+                                     " and ".join(f"grads['{k}']" for k in failing), notes)
     return Outcome("loss and gradients match the reference at reg = 0 and 0.7 with non-zero biases")
 
 
@@ -555,7 +598,13 @@ def net_grads_numeric(ctx: Context) -> Outcome:
         ctx.student.setitem("num", "params", key, params[key])
         worst = gc.worst()
         if worst is not None and worst.rel_error > NUMERIC_TOL:
+            hint = None
+            if ctx.has_reference:
+                _, expected = ctx.reference.net_loss(params, X, y, reg)
+                if rel_error(grads[key], expected[key]) <= TOL:
+                    hint = (f"Your grads['{key}'] is the correct gradient: it is your loss that is wrong (it is not "
+                            f"the function this gradient belongs to). Look at how the loss is computed")
             raise CheckFailed(f"grads['{key}'] disagrees with the numerical gradient of your own loss (reg = {reg:g}): "
                               f"relative error {worst.rel_error:.3e} > {NUMERIC_TOL:g} (analytic {worst.analytic:.6g}, "
-                              f"numerical {worst.numeric:.6g})", details=gc.details())
+                              f"numerical {worst.numeric:.6g})", hint=hint, details=gc.details())
     return Outcome("every gradient matches central differences of your own loss")
