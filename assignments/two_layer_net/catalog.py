@@ -14,7 +14,7 @@ from worker.checks.diagnosis import Mistake
 def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, mask_pre_bias=False,
          w2_pre_relu=False, onehot=True, avg_loss=True, avg_grad=True, reg_loss=1.0, reg_grad=2.0,
          reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False, w2_transposed=False, probs_as_scores=False,
-         bias_mean=(), divide_before_onehot=False, reg_norm=False):
+         bias_mean=(), divide_before_onehot=False, reg_norm=False, scores_row_shifted=False):
     """Forward and backward pass of the reference, with the mistakes as switches."""
     W1, c1, W2, c2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X = np.asarray(X, np.float64)
@@ -25,6 +25,8 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
         if probs_as_scores:
             e = np.exp(scores - scores.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
+        if scores_row_shifted:
+            return scores - scores.max(axis=1, keepdims=True)
         return scores
     y = np.asarray(y).astype(np.intp)
     n = X.shape[0]
@@ -89,6 +91,11 @@ MISTAKES = [
     Mistake("net_scores_softmax", "return the softmax probabilities instead of the scores when y is None",
             "when y is None return the class scores hidden.dot(W2) + b2 themselves; the softmax belongs to the loss",
             ("scores",), _scores(probs_as_scores=True), kind="scores"),
+    Mistake("net_scores_row_shifted", "return the scores after subtracting each row's maximum (the softmax's "
+            "stability shift made before `if y is None: return scores`)",
+            "return the raw scores hidden.dot(W2) + b2 when y is None; shift a copy (scores - np.max(scores, axis=1, "
+            "keepdims=True)) only inside the softmax, after the return", ("scores",),
+            _scores(scores_row_shifted=True), kind="scores"),
     Mistake("net_scores_no_relu", "leave out the ReLU (a purely linear network)",
             "hidden = np.maximum(0, X.dot(W1) + b1)", ("scores",), _scores(relu=False), kind="scores"),
     # ------------------------------------------------------------------ loss and gradients

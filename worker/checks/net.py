@@ -171,9 +171,35 @@ def toy_scores(ctx: Context) -> Outcome:
     diff = float(np.sum(np.abs(scores - TOY_SCORES)))
     if diff > 1e-7:
         check_close("toy scores (the notebook's values, printed to 8 decimals)", scores, TOY_SCORES, 1e-6,
-                    axis_names=("sample", "class"), param="scores", hint=probabilities_hint(scores, TOY_SCORES))
+                    axis_names=("sample", "class"), param="scores", hint=_scores_hint(scores, TOY_SCORES))
     return Outcome(f"toy scores match the notebook (sum of absolute differences {diff:.2e} < 1e-7)",
                    {"error": diff, "tolerance": 1e-7})
+
+
+def _precision_hint(student: Any, expected: Any, tol: float) -> str | None:
+    """Right to about single precision only: the net computed in float32 somewhere (a hidden layer, a cast)."""
+    if isinstance(student, dict):
+        err = max(rel_error(student[k], expected[k]) for k in expected)
+    else:
+        err = rel_error(student, expected)
+    if tol < err < 1e-4:
+        return (f"Your numbers agree with the correct ones to only about {max(1, int(-math.log10(err)))} significant "
+                "digits, as float32 arithmetic would give (relative error "
+                f"{err:.3g}): compute in float64 (no np.float32 casts or dtypes anywhere in the forward or backward pass); the "
+                f"tolerance is {tol:g}")
+    return None
+
+
+def _scores_hint(scores: np.ndarray, expected: np.ndarray) -> str | None:
+    """Scores that are the right ones transformed by a step of the softmax: its probabilities, or the row-max shift."""
+    hint = probabilities_hint(scores, expected)
+    if hint is None and scores.shape == expected.shape:
+        shifted = expected - expected.max(axis=1, keepdims=True)
+        if float(np.max(np.abs(scores - shifted))) < 1e-6 * max(1.0, float(np.max(np.abs(expected)))):
+            hint = ("Your scores equal the right ones minus each row's maximum: loss(X) returns the scores after the "
+                    "softmax's stability shift. Return the raw scores hidden.dot(W2) + b2 when y is None, and shift "
+                    "a copy only inside the softmax (after the `if y is None: return scores`)")
+    return hint or _precision_hint(scores, expected, 1e-7)
 
 
 def toy_loss(ctx: Context) -> Outcome:
@@ -289,6 +315,8 @@ def scores_reference(ctx: Context) -> Outcome:
         except CheckFailed as failure:
             failure.hint, ids = _net_diagnose(ctx, "scores", (params, X), {"scores": scores}, {"scores": expected},
                                               ["scores"], "scores")
+            if failure.hint is None:
+                failure.hint = _scores_hint(scores, expected)
             if ids:
                 failure.details["mistakes"] = ids
             raise
@@ -312,6 +340,8 @@ def loss_reference(ctx: Context) -> Outcome:
                 if hint is None:
                     data_loss, _ = ctx.reference.loss_and_grads(params, X, y, 0.0)
                     hint = loss_hint(loss, data_loss, _reg_term(params), reg, X.shape[0], per_sample_constant=None)
+                if hint is None and math.isfinite(loss):
+                    hint = _precision_hint(loss, float(expected), LOSS_TOL)
                 failure.hint = hint
                 if ids:
                     failure.details["mistakes"] = ids
@@ -345,6 +375,8 @@ def _grads_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
                                               " and ".join(f"grads['{k}']" for k in failing))
                     if hint is None:
                         hint = _grad_hint(key, grads, expected, data_grads, params, reg, n)
+                    if hint is None:
+                        hint = _precision_hint({k: grads[k] for k in KEYS}, expected, GRAD_TOL)
                     if hint is None:
                         hint = _stage(grads, expected)
                     failure.hint = hint
@@ -589,8 +621,29 @@ def predict_argmax(ctx: Context) -> Outcome:
                           hint="The predicted class is the one with the highest score, whatever its sign: "
                                "np.argmax(scores, axis=1) on the raw scores (no ReLU, threshold or clipping)",
                           details={"wrong": int(wrong.size)})
+    # Every score large (b2 raised by 1000): np.exp of the raw scores overflows, the argmax does not change.
+    ctx.student.setitem("net", "params", "b2", params["b2"] + 1000.0)
+    scores_l = net_scores(ctx, "net", X)
+    pred_l = expect_array(ctx.student.call_method("net", "predict", X, label=f"{CLASS}.predict"),
+                          f"{CLASS}.predict(X)", (X.shape[0],), kinds="iu")
+    # Near-ties at this scale are left to float precision (a float32 predict keeps about 1e-4 here).
+    top = np.max(scores_l, axis=1)
+    picked = np.where((pred_l >= 0) & (pred_l < c), scores_l[np.arange(X.shape[0]), np.clip(pred_l, 0, c - 1)], -np.inf)
+    if np.any(picked < top - 1e-6 * np.maximum(1.0, np.abs(top))):
+        wrong = np.flatnonzero(picked < top - 1e-6 * np.maximum(1.0, np.abs(top)))
+        i = int(wrong[0])
+        raise CheckFailed(f"{CLASS}.predict(X) differs from argmax(scores, axis=1) for {wrong.size} of {X.shape[0]} "
+                          f"samples when every score is about 1000 (b2 raised by 1000; the same net predicts right "
+                          f"with b2 as it was); sample {i}: predicted {int(pred_l[i])}, argmax is "
+                          f"{int(np.argmax(scores_l[i]))}",
+                          hint="np.exp of scores near 1000 overflows to inf, and inf / inf is nan, whose argmax is 0: "
+                               "predict needs no probabilities (the softmax keeps the order of the scores), take "
+                               "np.argmax(scores, axis=1); if you do compute probabilities, subtract each row's "
+                               "maximum first",
+                          details={"wrong": int(wrong.size)})
     return Outcome(f"predict(X) equals argmax of the scores for all {X.shape[0]} samples, including those where the "
-                   "ReLU, b1 and b2 change the argmax, when N == C, and when every score is negative")
+                   "ReLU, b1 and b2 change the argmax, when N == C, when every score is negative and when every "
+                   "score is about 1000")
 
 
 # --------------------------------------------------------------------------- training
@@ -1344,7 +1397,11 @@ def train_sampling(ctx: Context) -> Outcome:
                                    "batch_size); X_batch = X[idx]; y_batch = y[idx]", details=details)
         whole = all(abs(k - round(k)) < 1e-6 and round(k) >= 1 for k in counts.values())
         if not whole:
-            continue  # the step itself is not -learning_rate * grads: the SGD test charges that
+            # With the step -learning_rate * grads of a loss averaged over the minibatch, the counts read here
+            # always add up to batch_size; counts that are not whole numbers then come from a minibatch of
+            # another size. Otherwise the step itself is scaled wrongly: the SGD test charges that.
+            _minibatch_size_check(counts, b, details)
+            continue
         batch_idx = [i for i, k in counts.items() for _ in range(int(round(k)))]
         details["drawn"] = {str(i): int(round(k)) for i, k in counts.items()}
         if len(batch_idx) != b:
@@ -1368,6 +1425,8 @@ def train_sampling(ctx: Context) -> Outcome:
                 raise CheckFailed(f"loss_history[0] is {yours}, but the loss of the minibatch that iteration used "
                                   f"(samples {sorted(batch_idx)}, read from the moves of W1) is {wanted}", hint=hint,
                                   details=details)
+    if readable:
+        _large_batch_check(ctx, prob, unit * (b / SAMPLING_BIG_BATCH), details)
     _train_on_refs(ctx, "sampled", prob, num_iters=SAMPLING_ITERS, **settings)
     final = _params_after(ctx, "sampled")
     reached = [int(i) for i in np.flatnonzero(np.any(final["W1"] != params["W1"], axis=1))]
@@ -1386,5 +1445,135 @@ def train_sampling(ctx: Context) -> Outcome:
                           f"{', '.join(map(str, never[:8]))}{' ...' if len(never) > 8 else ''} of {n} were never "
                           "used (one-hot rows: W1 row i moves only when sample i is in a minibatch)", hint=hint,
                           details=details)
+    if readable:
+        _fresh_batches_check(ctx, prob, details)
     return Outcome(f"each iteration drew batch_size = {b} samples with their own labels and recorded that minibatch's "
-                   f"loss; {SAMPLING_ITERS} iterations reached all {n}; X, y, X_val, y_val unchanged", details)
+                   f"loss; batch_size = {SAMPLING_BIG_BATCH} > num_train = {n} drew {SAMPLING_BIG_BATCH} samples; "
+                   f"{SAMPLING_ITERS} iterations reached all {n}; at learning_rate = 0 the minibatch losses show a "
+                   "fresh minibatch every iteration; X, y, X_val, y_val unchanged", details)
+
+
+def _read_draws(delta: np.ndarray, unit: np.ndarray, lr: float) -> tuple[dict[int, float], list[int]]:
+    """How often each sample was drawn, read from the move of its one-hot row of W1 in units of what one draw does
+    (``unit``: one occurrence in a minibatch of the size asked for); rows whose move is along no multiple of it."""
+    counts: dict[int, float] = {}
+    mismatched = []
+    for i in (int(i) for i in np.flatnonzero(np.any(delta != 0, axis=1))):
+        u = unit[i]
+        if not np.any(u):
+            continue
+        k = float(np.dot(delta[i], u) / (-lr * np.dot(u, u)))
+        if rel_error(delta[i], -lr * k * u) > 1e-6:
+            mismatched.append(i)
+        counts[i] = k
+    return counts, mismatched
+
+
+BATCH_SIZE_HINT = ("Every iteration trains on exactly batch_size samples, drawn with replacement: idx = "
+                   "np.random.choice(num_train, batch_size); X_batch = X[idx]; y_batch = y[idx] (without replacement "
+                   "only when batch_size <= num_train). A slice that runs past the end of X, np.unique of the indices, "
+                   "or batch_size capped at num_train give minibatches of another size")
+
+
+def _minibatch_size_check(counts: dict[int, float], b: int, details: dict[str, Any]) -> None:
+    """Counts that add up to batch_size but are not whole numbers: the minibatch had another size. Each sample's
+    share of the minibatch is count / batch_size; the smallest minibatch with those shares has the common
+    denominator of the shares as its size (the true one is a multiple of it)."""
+    from fractions import Fraction
+
+    total = sum(counts.values())
+    if not counts or abs(total - b) > 1e-6 * b:
+        return
+    shares = {i: Fraction(k / b).limit_denominator(4 * b + 64) for i, k in counts.items()}
+    if any(abs(float(f) - k / b) > 1e-6 for f, k in zip(shares.values(), counts.values())):
+        return
+    m = 1
+    for f in shares.values():
+        m = m * f.denominator // math.gcd(m, f.denominator)
+    if m == b:
+        return
+    drawn = {i: int(shares[i] * m) for i in sorted(shares)}
+    details["minibatch_size_read"] = m
+    details["drawn_in_smallest_batch"] = {str(i): c for i, c in drawn.items()}
+    listing = ", ".join(f"sample {i}" + (f" x{c}" if c > 1 else "") for i, c in list(drawn.items())[:8])
+    raise CheckFailed(f"one iteration with batch_size = {b}: your minibatch had {m} samples"
+                      f"{'' if m > b else f' (or a multiple of {m})'}, not {b} "
+                      f"({listing}; one-hot rows: each sample's share of the minibatch is read from the move of its "
+                      f"row of W1, and shares of 1/{m} are no whole number of draws out of {b})",
+                      hint=BATCH_SIZE_HINT, details=details)
+
+
+SAMPLING_BIG_BATCH = 17  # > SAMPLING_N and prime: any minibatch of fewer samples gives shares no 17 draws give
+
+
+def _large_batch_check(ctx: Context, prob: dict[str, Any], unit: np.ndarray, details: dict[str, Any]) -> None:
+    """batch_size = 17 > num_train = 16 (the toy training's 200 > 5): a minibatch still has batch_size samples,
+    drawn with replacement. 17 is prime, so a minibatch of m < 17 samples (some of them repeated) gives shares
+    c_i / m that are no whole number of 17 draws, unless it holds a single sample (17 draws of one sample out of
+    16: probability 16**-16 for a correct sampler)."""
+    n, b = prob["X"].shape[0], SAMPLING_BIG_BATCH
+    try:
+        _student_train(ctx, "big_batch", prob, learning_rate=SAMPLING_LR, learning_rate_decay=1.0, reg=0.0,
+                       num_iters=1, batch_size=b)
+    except StudentCodeError as err:
+        if "larger sample than population" in err.exc_message:
+            return  # sampling without replacement: the toy training's test charges it
+        raise
+    final = _params_after(ctx, "big_batch")
+    if final["W1"].shape != prob["params"]["W1"].shape:
+        return
+    counts, mismatched = _read_draws(final["W1"] - prob["params"]["W1"], unit, SAMPLING_LR)
+    if mismatched or not counts:
+        return  # the one-iteration runs above name these
+    details["drawn_batch_17"] = {str(i): round(k, 6) for i, k in counts.items()}
+    whole = all(abs(k - round(k)) < 1e-6 and round(k) >= 1 for k in counts.values())
+    if not whole:
+        _minibatch_size_check(counts, b, dict(details, batch_size=b))
+        return
+    if len(counts) == 1 and abs(sum(counts.values()) - b) < 1e-6:
+        (i,) = counts
+        raise CheckFailed(f"one iteration with batch_size = {b} > num_train = {n} trained on sample {i} alone (its row "
+                          f"of W1 moved as {b} draws of it would; {b} draws from {n} samples all landing on one has "
+                          f"probability {n}**-{b - 1}): your minibatch had 1 sample, not {b}",
+                          hint=BATCH_SIZE_HINT, details=details)
+
+
+SAMPLING_FRESH_ITERS = 8  # two epochs of 4 iterations at num_train = 16, batch_size = 4
+
+
+def _fresh_batches_check(ctx: Context, prob: dict[str, Any], details: dict[str, Any]) -> None:
+    """A fresh minibatch every iteration. At learning_rate = 0 the parameters never change, so loss_history holds
+    the loss of each iteration's minibatch as it was drawn; the samples' losses differ (random W1 rows), so two
+    minibatches give the same loss only when they hold the same samples: for 4 draws out of 16 about once in
+    4,000 pairs. A minibatch drawn once per epoch (or once) repeats its loss at every iteration of the epoch."""
+    n, b, iters = prob["X"].shape[0], SAMPLING_BATCH, SAMPLING_FRESH_ITERS
+    stats = _student_train(ctx, "fresh", prob, learning_rate=0.0, learning_rate_decay=1.0, reg=0.0,
+                           num_iters=iters, batch_size=b)
+    losses = stats.get("loss_history") if isinstance(stats, dict) else None
+    if not isinstance(losses, (list, tuple, np.ndarray)) or len(losses) != iters:
+        return  # the SGD test charges the history's length
+    try:
+        values = [float(v) for v in losses]
+    except (TypeError, ValueError):
+        return
+    if not all(math.isfinite(v) for v in values):
+        return
+    same = [t for t in range(1, iters) if abs(values[t] - values[t - 1]) <= 1e-12 * max(1.0, abs(values[t]))]
+    details["fresh_loss_history"] = values
+    if len(same) < 3:
+        return
+    per_epoch = _per_epoch(n, b)
+    if len(same) == iters - 1:
+        how = "the same minibatch was used at every iteration"
+    elif all(t % per_epoch != 0 for t in same):
+        how = (f"the minibatch changed only at the epochs' first iterations ({', '.join(map(str, _epoch_starts(n, b, iters)))}, "
+               f"iterations_per_epoch = {per_epoch:g}): it was drawn once per epoch and reused")
+    else:
+        how = "minibatches were reused across iterations"
+    raise CheckFailed(f"with learning_rate = 0 (the parameters never change) and one-hot training rows whose losses "
+                      f"all differ, loss_history over {iters} iterations with batch_size = {b} of {n} samples is "
+                      f"{', '.join(f'{v:.10g}' for v in values)}: {len(same)} of {iters - 1} consecutive entries are "
+                      f"equal, so {how} (fresh minibatches of {b} out of {n} repeat one about once in 4,000 pairs)",
+                      hint="Draw a fresh minibatch inside the loop, at every iteration (idx = np.random.choice("
+                           "num_train, batch_size) before self.loss), not once per epoch or once before the loop",
+                      details=details)
