@@ -1059,10 +1059,20 @@ def train_sgd_steps(ctx: Context) -> Outcome:
     final = _params_after(ctx, "trained")
     losses = stats["loss_history"]
     if len(losses) != TRAIN_ITERS:
+        hint = "Append the loss inside the loop, once per iteration (loss_history.append(loss))" \
+            if len(losses) < TRAIN_ITERS else None
+        if 0 < len(losses) < TRAIN_ITERS:
+            # As many SGD steps as losses recorded: the loop ran that many iterations.
+            short = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS)[:len(losses)],
+                            reg=TRAIN_REG)
+            if all(rel_error(a, b) <= 1e-8 for a, b in zip(losses, short["loss_history"])) and \
+                    all(rel_error(final[k], short["params"][k]) <= 1e-8 for k in KEYS):
+                hint = (f"Your train ran {len(losses)} iterations for num_iters = {TRAIN_ITERS} (its losses and final "
+                        f"parameters are those of {len(losses)} SGD steps): run exactly num_iters iterations, one loop "
+                        "`for it in range(num_iters)`; a loop over epochs of int(iterations_per_epoch) steps each "
+                        "runs another number")
         raise CheckFailed(f"train()['loss_history'] has {len(losses)} entries for num_iters = {TRAIN_ITERS}; record "
-                          "the minibatch loss once per iteration",
-                          hint="Append the loss inside the loop, once per iteration (loss_history.append(loss))"
-                          if len(losses) < TRAIN_ITERS else None)
+                          "the minibatch loss once per iteration", hint=hint)
     expected = _replay(ctx, prob, lrs=_schedule("spec", TRAIN_LR, TRAIN_DECAY, TRAIN_ITERS), reg=TRAIN_REG)
     details: dict[str, Any] = {"settings": settings, "num_train": TRAIN_N,
                                "loss_history": losses, "expected_loss_history": expected["loss_history"]}
@@ -1193,8 +1203,13 @@ def train_histories(ctx: Context) -> Outcome:
             continue
         hint = None
         counts_val = {float(np.sum(prob["y_val"] == p)) for p in range(c)}
+        va_share = any(abs(va - float(np.mean(prob["y_val"] == p))) < 1e-12 for p in range(c))
         if tr > 1 or va > 1:
             hint = "An accuracy is a mean (the share of correct predictions), not a count"
+        elif va_share and tr not in (0.0, 1.0):
+            hint = ("The train accuracy is neither 0 nor 1, so the rows it was computed on do not all carry the "
+                    "training label: compute it on the minibatch drawn from X, y, (self.predict(X_batch) == "
+                    "y_batch).mean(); validation rows belong neither in the train accuracy nor in the minibatch")
         elif any(abs(va - k / TRAIN_BATCH) < 1e-12 for k in counts_val):
             hint = ("The validation accuracy is the number of right predictions divided by batch_size: divide by the "
                     "number of validation samples, (self.predict(X_val) == y_val).mean()")
@@ -1202,7 +1217,9 @@ def train_histories(ctx: Context) -> Outcome:
             hint = ("The validation accuracy is not computed on all of X_val (it looks computed on the training data or "
                     "on a subsample): use (self.predict(X_val) == y_val).mean()")
         elif tr not in (0.0, 1.0):
-            hint = "The train accuracy looks computed on the validation data: use (predict(X_batch) == y_batch).mean()"
+            hint = ("The train accuracy is neither 0 nor 1, so the rows it was computed on do not all carry the "
+                    "training label: compute it on the minibatch drawn from X, y, (self.predict(X_batch) == "
+                    "y_batch).mean(); validation rows belong neither in the train accuracy nor in the minibatch")
         else:
             hint = ("The validation accuracy is not the share of correct predictions over all of X_val: use "
                     "(self.predict(X_val) == y_val).mean()")
@@ -1370,6 +1387,15 @@ def train_sampling(ctx: Context) -> Outcome:
         if not one:
             raise CheckFailed("after one iteration of train (one-hot training rows, reg = 0) W1 did not change at all: "
                               "the minibatch's gradient was not applied", details=details)
+        recorded = stats.get("loss_history") if isinstance(stats, dict) else None
+        if isinstance(recorded, (list, tuple, np.ndarray)) and len(recorded) > 1 and len(one) > b:
+            raise CheckFailed(f"train(num_iters = 1, batch_size = {b}) recorded {len(recorded)} losses and moved "
+                              f"the W1 rows of {len(one)} different samples of {n} (one-hot rows: W1 row i moves only "
+                              f"when sample i is in a minibatch): it ran {len(recorded)} iterations, not num_iters = 1",
+                              hint="Run exactly num_iters iterations, one loop `for it in range(num_iters)` with the "
+                                   "epoch bookkeeping inside it (it % iterations_per_epoch == 0); a loop over epochs "
+                                   "of int(iterations_per_epoch) steps each runs another number of iterations",
+                              details=dict(details, iterations_recorded=len(recorded)))
         if len(one) > b:
             raise CheckFailed(f"one iteration with batch_size = {b} used {len(one)} different samples of "
                               f"{n} (one-hot rows: W1 row i moves only when sample i is in the minibatch)",
@@ -1388,6 +1414,16 @@ def train_sampling(ctx: Context) -> Outcome:
             if rel_error(delta[i], -SAMPLING_LR * k * u) > 1e-6:
                 mismatched.append(i)
             counts[i] = k
+        if mismatched and _validation_rows_drawn(ctx, prob, delta, unit, mismatched, shapes_):
+            raise CheckFailed(f"after one iteration, the W1 row{'s' if len(mismatched) > 1 else ''} of sample"
+                              f"{'s' if len(mismatched) > 1 else ''} {', '.join(map(str, mismatched))} moved "
+                              "as a draw of the training sample with its own label plus a draw of the validation row "
+                              "with the same one-hot vector (X_val[:4] repeats training rows 0 to 3 here) with its "
+                              "label y_val = 0 would: your minibatches include validation rows (X_val, y_val)",
+                              hint="Draw the minibatch from the training data only: idx = np.random.choice(num_train, "
+                                   "batch_size); X_batch = X[idx]; y_batch = y[idx]. X_val and y_val only measure "
+                                   "the validation accuracy; training on them makes it meaningless",
+                              details=details)
         if mismatched:
             raise CheckFailed(f"after one iteration, row {mismatched[0]} of W1 (sample {mismatched[0]}, label "
                               f"{int(y[mismatched[0]])}) moved in a direction that no number of draws of that sample "
@@ -1451,6 +1487,28 @@ def train_sampling(ctx: Context) -> Outcome:
                    f"loss; batch_size = {SAMPLING_BIG_BATCH} > num_train = {n} drew {SAMPLING_BIG_BATCH} samples; "
                    f"{SAMPLING_ITERS} iterations reached all {n}; at learning_rate = 0 the minibatch losses show a "
                    "fresh minibatch every iteration; X, y, X_val, y_val unchanged", details)
+
+
+def _validation_rows_drawn(ctx: Context, prob: dict[str, Any], delta: np.ndarray, unit: np.ndarray,
+                           rows: list[int], shapes_: dict[str, tuple[int, ...]]) -> bool:
+    """Whether the rows of W1 that moved along no multiple of their own label's gradient moved as a mix of the
+    training sample (its label) and the validation row of the same one-hot vector (label y_val): validation rows
+    drawn into the minibatch. Asked only once the check has failed."""
+    X_val, y_val, X = prob["X_val"], prob["y_val"], prob["X"]
+    nv = X_val.shape[0]
+    match = [int(np.flatnonzero(np.all(X == X_val[j], axis=1))[0]) if np.any(np.all(X == X_val[j], axis=1)) else -1
+             for j in range(nv)]
+    if any(i not in match for i in rows) or nv != SAMPLING_BATCH:
+        return False
+    new_net(ctx, "unit_val", prob["params"])
+    _, grads = net_loss(ctx, "unit_val", X_val, y_val, 0.0, shapes_)
+    for i in rows:
+        v = grads["W1"][i]
+        A = np.stack([unit[i], v], axis=1) * -SAMPLING_LR
+        coef, *_ = np.linalg.lstsq(A, delta[i], rcond=None)
+        if rel_error(A @ coef, delta[i]) > 1e-6 or coef[1] < 0.5 or coef[0] < -1e-6:
+            return False
+    return True
 
 
 def _read_draws(delta: np.ndarray, unit: np.ndarray, lr: float) -> tuple[dict[int, float], list[int]]:
