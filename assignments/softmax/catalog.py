@@ -202,3 +202,62 @@ MISTAKES += [
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0] - float(np.log(np.asarray(W).shape[1])),
                                   _ok(W, X, y, reg)[1])),
 ]
+
+
+def _correct_minus_one_grad(W, X, y, reg):
+    """The correct class gets -1 instead of p_y - 1 (the other classes keep p_j): ``dW[:, y[i]] -= X[i]`` only."""
+    X, y, rows, _, _, probs = _probs(W, X, y)
+    dscores = probs.copy()
+    dscores[rows, y] = -1.0
+    return _grad_from(X, dscores, W, reg)
+
+
+def _global_sum_grad(W, X, y, reg):
+    """dscores from ``exp_scores / np.sum(exp_scores)``: divided by the sum over the whole matrix, not each row's."""
+    X, y, rows, _, exp, _ = _probs(W, X, y)
+    dscores = exp / np.sum(exp)
+    dscores[rows, y] -= 1.0
+    return _grad_from(X, dscores, W, reg)
+
+
+def _mean_all_logprobs_loss(W, X, y, reg):
+    """``np.mean(-np.log(probs))``: every class's -log p, averaged over the (N, C) matrix."""
+    X, y, _, shifted, exp, _ = _probs(W, X, y)
+    logp = shifted - np.log(np.sum(exp, axis=1, keepdims=True))
+    return -float(np.mean(logp)) + reg * float(np.sum(np.square(W)))
+
+
+def _row_max(W, X):
+    return float(np.mean(np.max(np.asarray(X, np.float64).dot(np.asarray(W, np.float64)), axis=1)))
+
+
+MISTAKES += [
+    Mistake("softmax_grad_correct_minus_one", "give the correct class -X[i] (a coefficient of -1) instead of "
+            "(p[y_i] - 1) * X[i]: its probability is left out", "the correct class's column gets "
+            "(probs[y[i]] - 1) * X[i], the others probs[j] * X[i] (dscores = probs - onehot)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _correct_minus_one_grad(W, X, y, reg))),
+    Mistake("softmax_grad_global_sum", "divide the exponentials by np.sum(exp_scores) over the whole matrix (no "
+            "axis) for the gradient", "each sample's probabilities are divided by its own row sum: "
+            "np.sum(exp_scores, axis=1, keepdims=True)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _global_sum_grad(W, X, y, reg)),
+            applies=lambda W, X, y, reg: np.asarray(X).shape[0] > 1),
+    Mistake("softmax_loss_mean_all_logprobs", "average -log p over every class of every sample (np.mean(-np.log("
+            "probs))) instead of taking the correct class's only", "the data loss is the mean over samples of "
+            "-log probs[i, y[i]]: -np.mean(np.log(probs[np.arange(N), y]))", ("loss",),
+            lambda W, X, y, reg: (_mean_all_logprobs_loss(W, X, y, reg), _ok(W, X, y, reg)[1])),
+    Mistake("softmax_lse_unshifted", "take -s_y from the shifted scores but the log-sum-exp of the raw (unshifted) "
+            "scores (the loss is too large by the mean row maximum, and exp overflows at large scores)",
+            "use the same scores on both sides: loss_i = -shifted[y_i] + log(sum(exp(shifted))), with shifted = "
+            "scores - max(scores)", ("loss",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0] + _row_max(W, X), _ok(W, X, y, reg)[1])),
+    Mistake("softmax_lse_max_not_added_back", "take -s_y from the raw scores but the log-sum-exp of the shifted "
+            "scores without adding the max back (the loss is too small by the mean row maximum)",
+            "use the same scores on both sides: loss_i = -shifted[y_i] + log(sum(exp(shifted))), or add the max "
+            "back: log-sum-exp(s) = max(s) + log(sum(exp(s - max(s))))", ("loss",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0] - _row_max(W, X), _ok(W, X, y, reg)[1])),
+    Mistake("softmax_reg_grad_abs", "use 2 * reg * np.abs(W) as the regularisation gradient (the sign of the "
+            "negative weights is lost)", "the derivative of reg * W**2 is 2 * reg * W, with W's own sign: no np.abs",
+            ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0],
+                                  _data(W, X, y)[1] + 2.0 * reg * np.abs(np.asarray(W, np.float64)))),
+]

@@ -230,3 +230,46 @@ MISTAKES += [
             "accumulate: dW[:, j] += X[i] (and dW[:, y[i]] -= X[i])", ("grad",),
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _assign_not_add_grad(W, X, y) + _reg_grad(W, reg))),
 ]
+
+
+def _bool_mask_grad(W, X, y):
+    """``mask = margins > 0`` (a bool array) and then ``mask[rows, y] = -counts``: a negative count stored in a
+    bool array becomes True, so the correct class gets +1 (or 0 when no margin is positive) instead of -count."""
+    W, X, y = _inputs(W, X, y)
+    _, margins, rows = _active(W, X, y)
+    mask = margins > 0
+    mask[rows, y] = -mask.sum(axis=1)
+    return _coeff_grad(X, mask.astype(np.float64), X.shape[0])
+
+
+def _correct_every_j_grad(W, X, y):
+    """``dW[:, y[i]] -= X[i]`` outside the ``if margin > 0``: the correct column loses X[i] for every other class."""
+    W, X, y = _inputs(W, X, y)
+    _, margins, rows = _active(W, X, y)
+    coeff = (margins > 0).astype(np.float64)
+    coeff[rows, y] = -(W.shape[1] - 1.0)
+    return _coeff_grad(X, coeff, X.shape[0])
+
+
+MISTAKES += [
+    Mistake("svm_grad_bool_mask", "build the mask as a boolean array (mask = margins > 0) and store -count at the "
+            "correct class in it: a bool array turns -count into True, so the correct class gets +1 instead of "
+            "-(number of classes with a positive margin)", "make the mask a float array first: "
+            "binary = (margins > 0).astype(float), then binary[np.arange(N), y] = -binary.sum(axis=1)", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _bool_mask_grad(W, X, y) + _reg_grad(W, reg))),
+    Mistake("svm_correct_column_every_j", "subtract X[i] from the correct class's column for every other class j, "
+            "also when its margin is not positive (the line sits outside the if margin > 0)",
+            "dW[:, y[i]] -= X[i] belongs inside the if, next to dW[:, j] += X[i]: the correct column gets -X[i] once "
+            "per class with a positive margin", ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0], _correct_every_j_grad(W, X, y) + _reg_grad(W, reg))),
+    Mistake("svm_correct_margins_minus_one", "keep the correct classes' margins (delta = 1 each) in the sum and subtract "
+            "1 from the total instead of N (one per sample)", "zero the correct class's margin "
+            "(margins[np.arange(N), y] = 0) before summing, or subtract N (one delta per sample), not 1", ("loss",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0] + (_n(X) - 1.0) / _n(X), _ok(W, X, y, reg)[1]),
+            applies=lambda W, X, y, reg: _n(X) > 1),
+    Mistake("svm_reg_grad_abs", "use 2 * reg * np.abs(W) as the regularisation gradient (the sign of the negative "
+            "weights is lost)", "the derivative of reg * W**2 is 2 * reg * W, with W's own sign: no np.abs",
+            ("grad",),
+            lambda W, X, y, reg: (_ok(W, X, y, reg)[0],
+                                  _data(W, X, y)[1] + 2.0 * reg * np.abs(np.asarray(W, np.float64)))),
+]

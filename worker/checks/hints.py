@@ -40,6 +40,15 @@ def weight_gradient_hint(student: np.ndarray, data_grad: np.ndarray, W: np.ndarr
     has_data = np.linalg.norm(data_grad) > 0
     if not (reg_basis or has_data):
         return None
+    if reg_basis and np.any(W < 0):
+        with_abs = data_grad + 2 * reg * np.abs(W)
+        scale = max(float(np.linalg.norm(with_abs)), 1e-300)
+        if (float(np.linalg.norm(student - with_abs)) <= FIT_TOL * scale
+                and float(np.linalg.norm(student - data_grad - 2 * reg * W)) > FIT_TOL * scale):
+            return (f"The regularisation gradient is 2*reg*np.abs({weight}): the entries of {name} are right where "
+                    f"{weight} is positive and have the wrong sign of their regularisation part where {weight} is "
+                    f"negative. The derivative of reg*{weight}**2 is 2*reg*{weight}, with {weight}'s own sign: "
+                    "no np.abs.")
     basis = ([data_grad] if has_data else []) + ([W] if reg_basis else [])
     fit = _fit(student, *basis)
     if fit is None or fit[1] > FIT_TOL:
@@ -61,7 +70,13 @@ def weight_gradient_hint(student: np.ndarray, data_grad: np.ndarray, W: np.ndarr
             parts.append(f"The data part of {name} is missing (only the regularisation gradient is there)")
         else:
             parts.append(f"The data part of {name} is scaled by {a:.4g} instead of 1")
-    if reg_basis and not _close(b, 2 * reg):
+    # A claim about the regularisation part needs the fit to explain it: what the fit leaves over must be small
+    # next to the regularisation gradient itself (at a small reg, a fit tolerance relative to the whole dW does
+    # not see a wrong regularisation gradient, e.g. 2*reg*np.abs(W)).
+    a_mat = np.stack([v.ravel() for v in basis], axis=1)
+    leftover = float(np.linalg.norm(a_mat @ fit[0] - student.ravel()))
+    reg_explained = leftover <= 1e-3 * float(np.linalg.norm(2 * reg * W)) if reg_basis else True
+    if reg_basis and not _close(b, 2 * reg) and reg_explained:
         if _close(b, 0.0):
             parts.append(f"{name} is missing the regularisation gradient 2*reg*{weight} "
                          f"(the loss has reg*sum({weight}*{weight}), whose derivative is 2*reg*{weight})")

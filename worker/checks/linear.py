@@ -64,7 +64,19 @@ def call_loss(ctx: Context, func: str, W: np.ndarray, X: np.ndarray, y: np.ndarr
         if explained is None:
             raise
         raise CheckFailed(str(err), hint=explained, details={"exception": err.exc_type}) from None
-    return expect_loss_and_grad(value, func, W.shape, finite=finite, hint=hint)
+    return _validated(ctx, value, func, W, X, finite=finite, hint=hint)
+
+
+def _validated(ctx: Context, value: Any, func: str, W: np.ndarray, X: np.ndarray, *, finite: bool,
+               hint: str | None) -> tuple[float, np.ndarray]:
+    """``expect_loss_and_grad``, with a hint for a NaN or inf that fits the scores of these inputs (an overflow
+    only where scores are large); ``hint`` replaces it for non-finite answers."""
+    try:
+        return expect_loss_and_grad(value, func, W.shape, finite=finite)
+    except CheckFailed as failure:
+        if failure.hint is None and ("not a finite number" in failure.message or "NaN or infinite" in failure.message):
+            failure.hint = hint if hint is not None else _nonfinite_hint(ctx, W, X)
+        raise
 
 
 def losses_at(ctx: Context, func: str, Ws: list[np.ndarray], X: np.ndarray, y: np.ndarray, reg: float,
@@ -116,9 +128,31 @@ def _ref(ctx: Context, func: str, W: np.ndarray, X: np.ndarray, y: np.ndarray, r
     return hit[3], hit[4].copy()
 
 
-def _overflow_hint(ctx: Context) -> str | None:
-    return ("The exponentials overflow at large scores: subtract the max score of each row before np.exp "
-            "(the softmax does not change)") if ctx.params.get("loss") == "softmax" else None
+OVERFLOW_SCORES = 300.0  # np.exp overflows beyond ~709.8: scores below this cannot overflow it, even summed over C
+
+
+def _nonfinite_hint(ctx: Context, W: np.ndarray, X: np.ndarray) -> str | None:
+    """What a NaN or inf can come from at these inputs: an overflow only where some score is large."""
+    try:
+        with np.errstate(all="ignore"):
+            scale = float(np.max(np.abs(np.asarray(X, np.float64) @ np.asarray(W, np.float64)))) if X.size and W.size \
+                else 0.0
+    except (ValueError, TypeError):
+        return None
+    softmax = ctx.params.get("loss") == "softmax"
+    if not np.isfinite(scale) or scale > OVERFLOW_SCORES:
+        return ("The exponentials overflow at large scores: subtract the max score of each row before np.exp "
+                "(the softmax does not change), and use the shifted scores in every term (the correct class's "
+                "score and the log of the sum alike)") if softmax else None
+    cause = ("the log of 0 or of a negative number, 0/0, or an array changed in place before it is read: "
+             "dscores = probs makes dscores the same array as probs, so dscores[np.arange(N), y] -= 1 changes probs "
+             "too (p - 1 is negative and its log is nan); take probs.copy(), or compute the loss before changing it"
+             if softmax else
+             "0/0 or a division by zero, an array made with np.empty and not filled, or an array changed in place "
+             "before it is read (take a copy)")
+    size = "is 0" if scale == 0 else f"is at most {scale:.3g} in absolute value"
+    return (f"Every score here {size}, so nothing overflows (np.exp overflows only beyond 709): a NaN or inf here "
+            f"can be {cause}")
 
 
 # --------------------------------------------------------------------------- known values (public)
@@ -135,8 +169,13 @@ def loss_at_zero(ctx: Context) -> Outcome:
     loss, _ = call_loss(ctx, func, W, p.X, p.y, 0.5)
     if abs(loss - expected) > 1e-9 * max(1.0, expected):
         hint = None
+        n = len(p.y)
         if ctx.params["loss"] == "svm" and abs(loss - (expected + 1)) < 1e-9:
-            hint = loss_hint(loss, expected, 0.0, 0.0, len(p.y))
+            hint = loss_hint(loss, expected, 0.0, 0.0, n)
+        elif ctx.params["loss"] == "svm" and n > 1 and abs(loss - (expected + (n - 1) / n)) < 1e-9:
+            hint = (f"The loss is (N - 1) / N = {(n - 1) / n:.6g} too large: the correct classes' margins (delta = 1 "
+                    "each, one per sample) stay in the sum and only 1 is subtracted from the total; zero them "
+                    "(margins[np.arange(N), y] = 0) or subtract N, one per sample")
         elif abs(loss - expected * len(p.y)) < 1e-9 * expected * len(p.y):
             hint = (f"The loss is N = {len(p.y)} times too large (a factor of N): it is summed but not averaged over the "
                     "samples, or it sums an (N, N) block such as probs[:, y] where probs[np.arange(N), y] picks one "
@@ -267,7 +306,7 @@ def call_loss_memo(ctx: Context, func: str, p: Problem, reg: float, *, finite: b
     kind, value = ctx.memo(f"answer:{func}:{id(p)}:{reg!r}", answer)
     if kind == "error":
         raise value
-    return expect_loss_and_grad(value, func, p.W.shape, finite=finite, hint=hint)
+    return _validated(ctx, value, func, p.W, p.X, finite=finite, hint=hint)
 
 
 def _sweep(ctx: Context, func: str, regs: tuple[float, ...], compare: Any) -> _Sweep:
@@ -416,6 +455,103 @@ def _localise(dW: np.ndarray, expected: np.ndarray, p: Problem) -> str | None:
     return ("Where: " + "; ".join(parts) + ".") if parts else None
 
 
+def _identity_problem(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """X = I (N = D = 12), C = 5, every class present, W ~ N(0, 1): the scores are W itself, and no SVM margin is
+    within 0.01 of the hinge."""
+    rng = np.random.default_rng([ctx.seed, 0x1DE7])
+    n, c = 12, 5
+    y = rng.permutation(np.arange(n) % c)
+    rows = np.arange(n)
+    for _ in range(50):
+        W = rng.normal(0.0, 1.0, (n, c))
+        margins = W - W[rows, y][:, None] + 1.0
+        margins[rows, y] = 1.0
+        if np.min(np.abs(margins)) > 1e-2:
+            break
+    return W, np.eye(n), y
+
+
+def _coefficients_note(ctx: Context, func: str) -> str | None:
+    """Where a wrong dW goes wrong, per sample and class. With X = I (N = D), dW = X.T @ coeff / N is coeff / N:
+    row i of N * dW is sample i's row of coefficients (in the SVM, 1 for a class with a positive margin and
+    -(their number) for the correct class; in the softmax, p - onehot). Tells whether only the correct-class
+    entries, only the other classes' entries, or both are wrong, and how. One extra call, made only once a
+    gradient test has failed and nothing else explained it."""
+    W, X, y = _identity_problem(ctx)
+    try:
+        _, dW = call_loss(ctx, func, W, X, y, 0.0, finite=False)
+    except (CheckFailed, StudentCodeError):
+        return None
+    if not np.all(np.isfinite(dW)):
+        return None
+    n, c = W.shape
+    rows = np.arange(n)
+    yours = dW * n
+    expected = _ref(ctx, func, W, X, y, 0.0)[1] * n
+    bad = np.abs(yours - expected) > 1e-6 * np.maximum(1.0, np.abs(expected))
+    if not bad.any():
+        return None
+    own = np.zeros_like(bad)
+    own[rows, y] = True
+    svm = ctx.params.get("loss") == "svm"
+    head = (f"On inputs X = identity (N = D = {n}, C = {c}, reg = 0), N * dW[i] is sample i's row of coefficients in "
+            f"dW = X.T.dot(coeff) / N ({'1 for each class with a positive margin, -(their number) for the correct class' if svm else 'p - onehot: p_j for the other classes, p_y - 1 for the correct class'}): ")
+    bad_own, bad_other = int(np.sum(bad & own)), int(np.sum(bad & ~own))
+    if bad_other == 0:
+        where = f"only the correct-class entries are wrong ({bad_own} of {n} samples); every other class's is right"
+    elif bad_own == 0:
+        where = (f"only the other classes' entries are wrong ({bad_other} of {n * (c - 1)}); the correct-class "
+                 "entries are right")
+    else:
+        where = (f"both are wrong: {bad_own} of {n} correct-class entries and {bad_other} of {n * (c - 1)} other "
+                 "entries")
+    how: list[str] = []
+    y_yours, y_exp = yours[rows, y], expected[rows, y]
+    close = lambda a, b: bool(np.all(np.abs(a - b) <= 1e-6 * np.maximum(1.0, np.abs(b))))  # noqa: E731
+    if bad_own:
+        if svm:
+            count = np.sum((W - W[rows, y][:, None] + 1.0 > 0) & ~own, axis=1).astype(np.float64)
+            if close(y_yours, -y_exp):
+                how.append("the correct class's coefficient has the wrong sign (+count instead of -count)")
+            elif close(y_yours, (count > 0).astype(np.float64)):
+                how.append("the correct class gets +1 (True) where -(number of classes with a positive margin) is "
+                           "expected: -count stored in a boolean array becomes True")
+            elif close(y_yours, np.full(n, y_yours[0])):
+                how.append(f"the correct class gets {y_yours[0]:.6g} for every sample whatever its margins"
+                           + (f" (-(C - 1) = {-(c - 1)}: one -X[i] for every other class, also where the margin is not "
+                              "positive)" if abs(y_yours[0] + (c - 1)) < 1e-9 else "")
+                           + "; expected -(number of classes with a positive margin)")
+            elif close(y_yours, y_exp - 1):
+                how.append("the correct class gets one -1 too many (it counts itself)")
+        else:
+            p_y = y_exp + 1.0
+            if close(y_yours, np.full(n, -1.0)):
+                how.append("the correct class gets -1 where p_y - 1 is expected: its probability p_y is left out")
+            elif close(y_yours, p_y):
+                how.append("the correct class gets p_y where p_y - 1 is expected: the 1 is not subtracted")
+            elif close(y_yours, -y_exp):
+                how.append("the correct class's coefficient has the wrong sign (1 - p_y)")
+    if bad_other:
+        o_yours, o_exp = yours[~own].reshape(n, c - 1), expected[~own].reshape(n, c - 1)
+        if svm:
+            if close(o_yours, np.ones_like(o_yours)):
+                how.append("every other class gets 1, also where its margin is not positive")
+            elif close(o_yours, -o_exp):
+                how.append("the other classes' coefficients have the wrong sign")
+        elif np.all(o_exp > 0):
+            ratio = o_yours / o_exp
+            if close(ratio, np.full_like(ratio, ratio[0, 0])):
+                how.append(f"every other class's entry is {ratio[0, 0]:.6g} times its probability")
+            elif close(ratio, np.repeat(ratio[:, :1], c - 1, axis=1)):
+                how.append("each sample's probabilities are scaled by a factor of its own (not summing to 1 over the "
+                           "classes): they are divided by something other than the row's own sum "
+                           "(np.sum(exp_scores, axis=1, keepdims=True)), such as the sum over the whole matrix")
+    i = int(np.flatnonzero(bad.any(axis=1))[0])
+    example = (f"sample {i} (class {int(y[i])}): yours {np.array2string(yours[i], precision=4, suppress_small=True)}, "
+               f"expected {np.array2string(expected[i], precision=4, suppress_small=True)}")
+    return head + where + ("; " + "; ".join(how) if how else "") + f". For example {example}."
+
+
 def _loss_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
     func = ctx.params["func"]
     per_sample = 1.0 if ctx.params["loss"] == "svm" else None
@@ -423,10 +559,11 @@ def _loss_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
 
     def compare(p: Problem, reg: float) -> None:
         expected, _ = _ref(ctx, func, p.W, p.X, p.y, reg)
-        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False, hint=_overflow_hint(ctx))
+        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False)
         seen[id(p), reg] = (loss, dW)
         if not np.isfinite(loss):
-            raise CheckFailed(f"{func} returned loss {loss} at reg = {reg:g} ({p.label})", hint=_overflow_hint(ctx))
+            raise CheckFailed(f"{func} returned loss {loss} at reg = {reg:g} ({p.label})",
+                              hint=_nonfinite_hint(ctx, p.W, p.X))
         check_close(f"{func} loss at reg = {reg:g} ({p.label})", loss, expected, LOSS_TOL)
 
     sweep = _sweep(ctx, func, regs, compare)
@@ -488,9 +625,11 @@ def _grad_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
 
     def compare(p: Problem, reg: float) -> None:
         _, accepted = _expected(ctx, func, p, reg)
-        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False, hint=_overflow_hint(ctx))
+        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False)
         seen[id(p), reg] = (loss, dW, accepted[0])
-        call_loss_memo(ctx, func, p, reg, hint=_overflow_hint(ctx))  # NaN or inf in dW: say so plainly
+        if not np.all(np.isfinite(dW)):  # NaN or inf in dW: say so plainly (a NaN loss is the loss tests' fault)
+            raise CheckFailed(f"the dW returned by {func} contains {int(np.sum(~np.isfinite(dW)))} NaN or infinite "
+                              f"entries at reg = {reg:g} ({p.label})", hint=_nonfinite_hint(ctx, p.W, p.X))
         for alternative in accepted[1:]:
             if rel_error(dW, alternative) <= GRAD_TOL:
                 return  # a valid subgradient at a margin of exactly 0
@@ -515,9 +654,12 @@ def _grad_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
             fit = weight_gradient_hint(dW, data_grad, p.W, reg, len(p.y))
             confined = regime_hint({f.problem.regime for f in sweep.failures})
             reg_note = None if fit else _reg_part_note(ctx, func, p, reg, "grad")
-            hints += [h for h in (fit, reg_note,
-                                  None if fit or confined or reg_note else precision_hint(dW, expected, GRAD_TOL),
-                                  None if fit else _localise(dW, expected, p)) if h][:2]
+            precision = None if fit or confined or reg_note else precision_hint(dW, expected, GRAD_TOL)
+            hints += [h for h in (fit, reg_note, precision, None if fit else _localise(dW, expected, p)) if h][:2]
+            if not (fit or reg_note or precision):
+                coefficients = _coefficients_note(ctx, func)  # one more call, only now that the test has failed
+                if coefficients:
+                    hints.append(coefficients)
         note = _consistency_note(ctx, func, p, reg, dW)
         if note:
             hints.append(note)
@@ -565,7 +707,7 @@ def grad_consistency(ctx: Context) -> Outcome:
     smooth = [p for p in shared_regimes(ctx) if not p.kinks]
     for i, p in enumerate(smooth):
         reg = (0.0, 0.5)[i % 2]
-        loss, dW = call_loss(ctx, func, p.W, p.X, p.y, reg, hint=_overflow_hint(ctx))
+        loss, dW = call_loss(ctx, func, p.W, p.X, p.y, reg)
 
         def f_many(Ws: list[np.ndarray], p: Problem = p, reg: float = reg) -> list[float]:
             return losses_at(ctx, func, Ws, p.X, p.y, reg)
@@ -621,8 +763,26 @@ def agrees_with_naive(ctx: Context) -> Outcome:
     func, naive = ctx.params["func"], ctx.params["naive"]
     reg = 0.1
     naive_wrong: list[str] = []
+    naive_raised: list[str] = []
     for p in shared_regimes(ctx):
-        loss_n, dW_n = call_loss_memo(ctx, naive, p, reg)
+        try:
+            loss_n, dW_n = call_loss_memo(ctx, naive, p, reg)
+        except (StudentCodeError, CheckFailed) as err:
+            if not ctx.has_reference:
+                raise
+            # The naive one cannot be compared with: judge the vectorized one against the reference alone (the
+            # naive one's own tests charge its failure).
+            loss_v, dW_v = call_loss_memo(ctx, func, p, reg)
+            loss_e, accepted = _expected(ctx, func, p, reg)
+            if rel_error(loss_v, loss_e) <= LOSS_TOL and any(rel_error(dW_v, g) <= GRAD_TOL for g in accepted):
+                what = f"raised {err.exc_type}" if isinstance(err, StudentCodeError) else "returned no valid answer"
+                naive_raised.append(f"{p.description} ({what})")
+                continue
+            check_close(f"{func} loss ({p.label}, reg = {reg:g}), against the reference because {naive} "
+                        f"failed here", loss_v, loss_e, LOSS_TOL)
+            raise CheckFailed(f"{func} dW ({p.label}, reg = {reg:g}) differs from the reference (compared with the "
+                              f"reference because {naive} failed here: {str(err).splitlines()[0]})",
+                              details={"wrong": func})
         loss_v, dW_v = call_loss_memo(ctx, func, p, reg)
         if p.kinks and ctx.params.get("loss") == "svm" and rel_error(loss_v, loss_n) <= LOSS_TOL:
             continue  # margins exactly 0: the two may pick different (equally valid) subgradients
@@ -647,6 +807,12 @@ def agrees_with_naive(ctx: Context) -> Outcome:
                                 + (f", while {naive} matches it." if naive_right else f", and so does {naive}."))
             failure.details["wrong"] = func if naive_right else f"{func} and {naive}"
             raise
+    if naive_raised:
+        return Outcome(f"{func} matches the reference in every regime; {naive} could not be compared with it "
+                       f"because it failed in {len(naive_raised)} regime{'s' if len(naive_raised) > 1 else ''} "
+                       f"({'; '.join(naive_raised)}), and its own tests are charged for it"
+                       + (f"; it differs elsewhere ({'; '.join(naive_wrong)})" if naive_wrong else ""),
+                       {"wrong": naive})
     if naive_wrong:
         return Outcome(f"{func} matches the reference in every regime; {naive} is the one that differs "
                        f"({'; '.join(naive_wrong)}), and its own tests are charged for it", {"wrong": naive})
@@ -745,7 +911,14 @@ def faster_than_naive(ctx: Context) -> Outcome:
     for _ in range(3):
         for name in (naive, func):
             started = time.perf_counter()
-            ctx.student.call(name, *args, module=ctx.module, reply=False, quiet=True)
+            try:
+                ctx.student.call(name, *args, module=ctx.module, reply=False, quiet=True)
+            except StudentCodeError as err:
+                if name != naive:
+                    raise
+                raise CheckFailed(f"Not timed: {naive} raised {err.exc_type} on {p.shape}, so there is nothing to "
+                                  f"compare {func} with. This check is worth no points; {naive}'s own tests "
+                                  f"report the error:\n{err}", details={"skipped": True}) from None
             times[name].append(time.perf_counter() - started)
     t_naive = float(np.median(times[naive]))
     t_vec = float(np.median(times[func]))
@@ -782,9 +955,10 @@ def stable_large_scores(ctx: Context) -> Outcome:
     # Every score 1000 higher: exp(1000) overflows unless the scores are shifted first.
     X_all = p.X.copy()
     X_all[:, -1] = 1001.0
-    loss_s, dW_s = call_loss(ctx, func, W1, X_all, p.y, 0.0, hint=_overflow_hint(ctx))
+    loss_s, dW_s = call_loss(ctx, func, W1, X_all, p.y, 0.0)
     hint = _precision_or(loss_s, base_loss, "The loss does not change when a constant is added to every score; "
-                         "yours does")
+                         "yours does, and stays finite, so it is not an overflow: some term is not shift-invariant. "
+                         + SHIFT_CAUSES)
     check_close(f"{func} loss after adding 1000 to every score ({p.shape})", loss_s, base_loss, 1e-6, hint=hint)
     check_close(f"{func} dW (all but the bias row) after adding 1000 to every score ({p.shape})", dW_s[:-1],
                 base_dW[:-1], 1e-6, hint=hint, axis_names=AXES, param="dW")
@@ -793,10 +967,14 @@ def stable_large_scores(ctx: Context) -> Outcome:
     row = int(ctx.rng.integers(0, p.X.shape[0]))
     X1 = p.X.copy()
     X1[row, -1] = 1001.0
-    loss_r, dW_r = call_loss(ctx, func, W1, X1, p.y, 0.0, hint=_overflow_hint(ctx))
+    loss_r, dW_r = call_loss(ctx, func, W1, X1, p.y, 0.0, hint=(
+        "With one sample's scores 1000 above the others', subtract the maximum of each row (np.max(scores, axis=1, "
+        "keepdims=True)), not the maximum over the whole batch: the other rows' exponentials underflow to 0 (0/0 "
+        "is nan); without a shift, exp overflows"))
     hint_row = _precision_or(loss_r, base_loss, (
-        "The loss does not change when a constant is added to one sample's scores; subtract each row's own "
-        "maximum (np.max(scores, axis=1, keepdims=True)), not the maximum over the whole batch"))
+        "The loss does not change when a constant is added to one sample's scores; yours does, and stays finite. "
+        "A shift by each row's own maximum is invariant; a shift shared by the batch (its global maximum, a "
+        "mean) or a term that mixes samples is not. " + SHIFT_CAUSES))
     check_close(f"{func} loss when sample {row}'s scores are 1000 higher than the others' ({p.shape})", loss_r,
                 base_loss, 1e-6, hint=hint_row)
     check_close(f"{func} dW (all but the bias row) when sample {row}'s scores are 1000 higher than the others' "
@@ -825,9 +1003,14 @@ def stable_large_scores(ctx: Context) -> Outcome:
     if not (np.isfinite(loss_l) and np.all(np.isfinite(dW_l))):
         raise CheckFailed(f"{func} returned a loss of {loss_l} or a dW that is not finite with {label}",
                           hint=hint_low, details={"student": _fmt_num(loss_l)})
-    check_close(f"{func} loss with {label}", loss_l, loss_m, 1e-6, hint=_precision_or(loss_l, loss_m, hint_low))
+    hint_low_finite = (f"A class whose scores are {LOW_GAP:g} below the others has probability exp(-{LOW_GAP:g}), "
+                       "about 0, and changes nothing; yours changes the result and stays finite, so nothing "
+                       "overflowed: the result depends on that class's tiny probability. Only the correct class's "
+                       "-log p counts in the loss (a mean or sum of -log p over every class adds "
+                       f"{LOW_GAP:g} for it). " + SHIFT_CAUSES)
+    check_close(f"{func} loss with {label}", loss_l, loss_m, 1e-6, hint=_precision_or(loss_l, loss_m, hint_low_finite))
     check_close(f"{func} dW (all but the bias row) with {label}", dW_l[:-1], dW_m[:-1], 1e-6,
-                hint=_precision_or(loss_l, loss_m, hint_low), axis_names=AXES, param="dW")
+                hint=_precision_or(loss_l, loss_m, hint_low_finite), axis_names=AXES, param="dW")
     return Outcome("loss and dW are unchanged when 1000 is added to every score, or to one sample's scores, and a "
                    f"class {LOW_GAP:g} below the others changes nothing")
 
@@ -841,6 +1024,10 @@ def _precision_or(loss: float, expected: float, hint: str) -> str:
                 "keep the computation in float64")
     return hint
 
+
+SHIFT_CAUSES = ("The usual causes: a score used unshifted beside shifted ones (-scores[y] from the shifted scores "
+                "but the log of the sum of the raw exponentials, or the max not added back to a log-sum-exp), or a "
+                "mean or sum over all classes where only the correct class counts.")
 
 LOW_GAP = 725.0  # exp(725) overflows float64 (beyond ~709.8); exp(-725) is subnormal but not 0 (0 beyond ~745)
 
