@@ -68,6 +68,9 @@ def weight_gradient_hint(student: np.ndarray, data_grad: np.ndarray, W: np.ndarr
             parts.append(f"The data part of {name} has the wrong sign")
         elif _close(a, 0.0):
             parts.append(f"The data part of {name} is missing (only the regularisation gradient is there)")
+        elif name == "dW" and W.ndim == 2 and W.shape[1] != n and _close(a, n / W.shape[1]):
+            parts.append(f"The data part of dW is divided by C = {W.shape[1]} (the number of classes, W.shape[1]) "
+                         f"instead of N = {n} (the number of samples, X.shape[0])")
         else:
             parts.append(f"The data part of {name} is scaled by {a:.4g} instead of 1")
     # A claim about the regularisation part needs the fit to explain it: what the fit leaves over must be small

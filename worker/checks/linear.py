@@ -109,6 +109,11 @@ def error_hint(err: StudentCodeError, W: np.ndarray, y: np.ndarray) -> str | Non
     if 10 in sizes and 10 not in (c, W.shape[0], len(y)):
         return (f"The code seems to assume 10 classes (CIFAR-10), but W has C = {c} columns here: take the number of "
                 "classes from W.shape[1] and the number of samples from X.shape[0]")
+    n = len(y)
+    if err.exc_type == "ValueError" and re.search(rf"broadcast.*\({n},\s*{c}\)\s*\({n},\)", err.exc_message):
+        return (f"An (N, C) = ({n}, {c}) array meets an (N,) = ({n},) one: a sum or max over axis=1 loses that axis, "
+                "so it lines up with the classes instead of the samples. Keep it with keepdims=True "
+                "(np.sum(exp_scores, axis=1, keepdims=True)) or index with [:, None]")
     if err.exc_type == "IndexError" and re.search(rf"with size {c}\b", err.exc_message):
         return (f"An index reaches past the C = {c} classes of W: is the number of classes hard-coded? Use "
                 "W.shape[1]")
@@ -409,6 +414,11 @@ def _truncation_hint(loss: float, data_loss: float, p: Problem, reg: float) -> s
     n = len(p.y)
     data = loss - reg * float(np.sum(p.W * p.W))
     total = data * n
+    if (n > 1 and abs(data - math.floor(data_loss)) <= 1e-9 * max(1.0, abs(data))
+            and abs(data_loss - round(data_loss)) > 1e-6):
+        return (f"Your data loss is {math.floor(data_loss)}, the correct one rounded down to a whole number "
+                f"({data_loss:.6g}): is the total divided with floor division (np.sum(...) // num_train)? Use / "
+                "(true division).")
     if (abs(data_loss * n - round(data_loss * n)) < 1e-6 or round(total) == 0
             or abs(total - round(total)) > 1e-6 * max(1.0, abs(total))):
         return None
