@@ -1356,11 +1356,14 @@ def train_sampling(ctx: Context) -> Outcome:
     very minibatch. Any honest sampler passes (with or without replacement, permutations, np.random.default_rng,
     seeded or not)."""
     n, h, c, b = SAMPLING_N, 6, SAMPLING_C, SAMPLING_BATCH
+    # C = c + 1 classes: the training labels use the first c, the validation rows only the last. The validation
+    # rows are the training rows again, so a validation row drawn into a minibatch moves its row of W1 along a
+    # direction no training label gives (a y_batch drawn apart from X_batch only mixes training labels).
     params = {"W1": 0.1 * ctx.rng.standard_normal((n, h)), "b1": 1.0 + ctx.rng.random(h),
-              "W2": ctx.rng.standard_normal((h, c)) / math.sqrt(h), "b2": 0.1 * ctx.rng.standard_normal(c)}
+              "W2": ctx.rng.standard_normal((h, c + 1)) / math.sqrt(h), "b2": 0.1 * ctx.rng.standard_normal(c + 1)}
     X = np.eye(n)
     y = (ctx.rng.permutation(n) % c).astype(np.int64)
-    prob = {"params": params, "X": X, "y": y, "X_val": np.eye(n)[:4], "y_val": np.zeros(4, dtype=np.int64)}
+    prob = {"params": params, "X": X, "y": y, "X_val": np.eye(n), "y_val": np.full(n, c, dtype=np.int64)}
     # What one occurrence of sample i in a minibatch of b samples does to row i of dW1, with the student's loss.
     # Two groupings of the samples into minibatches: if they disagree, the student's loss couples the samples of
     # a minibatch (a loss bug, charged to the loss tests) and the draws cannot be read from W1 here.
@@ -1421,16 +1424,8 @@ def train_sampling(ctx: Context) -> Outcome:
             if rel_error(delta[i], -SAMPLING_LR * k * u) > 1e-6:
                 mismatched.append(i)
             counts[i] = k
-        if mismatched and _validation_rows_drawn(ctx, prob, delta, unit, mismatched, shapes_):
-            raise CheckFailed(f"after one iteration, the W1 row{'s' if len(mismatched) > 1 else ''} of sample"
-                              f"{'s' if len(mismatched) > 1 else ''} {', '.join(map(str, mismatched))} moved "
-                              "as a draw of the training sample with its own label plus a draw of the validation row "
-                              "with the same one-hot vector (X_val[:4] repeats training rows 0 to 3 here) with its "
-                              "label y_val = 0 would: your minibatches include validation rows (X_val, y_val)",
-                              hint="Draw the minibatch from the training data only: idx = np.random.choice(num_train, "
-                                   "batch_size); X_batch = X[idx]; y_batch = y[idx]. X_val and y_val only measure "
-                                   "the validation accuracy; training on them makes it meaningless",
-                              details=details)
+        if mismatched and _validation_rows_drawn(ctx, prob, delta, unit, mismatched, shapes_, 1.0):
+            _validation_rows_failure(mismatched, details)
         if mismatched:
             raise CheckFailed(f"after one iteration, row {mismatched[0]} of W1 (sample {mismatched[0]}, label "
                               f"{int(y[mismatched[0]])}) moved in a direction that no number of draws of that sample "
@@ -1470,6 +1465,7 @@ def train_sampling(ctx: Context) -> Outcome:
                                   details=details)
     if readable:
         _large_batch_check(ctx, prob, unit * (b / SAMPLING_BIG_BATCH), details)
+        _fresh_batches_check(ctx, prob, details)
     _train_on_refs(ctx, "sampled", prob, num_iters=SAMPLING_ITERS, **settings)
     final = _params_after(ctx, "sampled")
     reached = [int(i) for i in np.flatnonzero(np.any(final["W1"] != params["W1"], axis=1))]
@@ -1488,29 +1484,43 @@ def train_sampling(ctx: Context) -> Outcome:
                           f"{', '.join(map(str, never[:8]))}{' ...' if len(never) > 8 else ''} of {n} were never "
                           "used (one-hot rows: W1 row i moves only when sample i is in a minibatch)", hint=hint,
                           details=details)
-    if readable:
-        _fresh_batches_check(ctx, prob, details)
     return Outcome(f"each iteration drew batch_size = {b} samples with their own labels and recorded that minibatch's "
                    f"loss; batch_size = {SAMPLING_BIG_BATCH} > num_train = {n} drew {SAMPLING_BIG_BATCH} samples; "
                    f"{SAMPLING_ITERS} iterations reached all {n}; at learning_rate = 0 the minibatch losses show a "
                    "fresh minibatch every iteration; X, y, X_val, y_val unchanged", details)
 
 
+def _validation_rows_failure(rows: list[int], details: dict[str, Any]) -> None:
+    many = len(rows) > 1
+    raise CheckFailed(f"after one iteration, the W1 row{'s' if many else ''} of sample{'s' if many else ''} "
+                      f"{', '.join(map(str, rows))} moved as draws of the validation row with the same one-hot "
+                      "vector and its label would (X_val repeats the training rows here, with a label y_val no "
+                      "training sample has), with or without draws of the training sample itself: your minibatches "
+                      "include validation rows (X_val, y_val)",
+                      hint="Draw the minibatch from the training data only: idx = np.random.choice(num_train, "
+                           "batch_size); X_batch = X[idx]; y_batch = y[idx]. X_val and y_val only measure "
+                           "the validation accuracy; training on them makes it meaningless",
+                      details=details)
+
+
 def _validation_rows_drawn(ctx: Context, prob: dict[str, Any], delta: np.ndarray, unit: np.ndarray,
-                           rows: list[int], shapes_: dict[str, tuple[int, ...]]) -> bool:
+                           rows: list[int], shapes_: dict[str, tuple[int, ...]], scale: float) -> bool:
     """Whether the rows of W1 that moved along no multiple of their own label's gradient moved as a mix of the
-    training sample (its label) and the validation row of the same one-hot vector (label y_val): validation rows
-    drawn into the minibatch. Asked only once the check has failed."""
+    training sample (its label) and the validation row of the same one-hot vector (its label y_val): validation
+    rows drawn into the minibatch. ``scale`` converts one occurrence in a minibatch of SAMPLING_BATCH to the
+    minibatch size of the run. Asked only once the check has failed."""
     X_val, y_val, X = prob["X_val"], prob["y_val"], prob["X"]
-    nv = X_val.shape[0]
-    match = [int(np.flatnonzero(np.all(X == X_val[j], axis=1))[0]) if np.any(np.all(X == X_val[j], axis=1)) else -1
-             for j in range(nv)]
-    if any(i not in match for i in rows) or nv != SAMPLING_BATCH:
+    nv, b = X_val.shape[0], SAMPLING_BATCH
+    if nv % b or not np.array_equal(X_val, X):
         return False
-    new_net(ctx, "unit_val", prob["params"])
-    _, grads = net_loss(ctx, "unit_val", X_val, y_val, 0.0, shapes_)
+    val_unit = np.zeros_like(unit)
+    for start in range(0, nv, b):
+        idx = np.arange(start, start + b)
+        new_net(ctx, "unit_val", prob["params"])
+        _, grads = net_loss(ctx, "unit_val", X_val[idx], y_val[idx], 0.0, shapes_)
+        val_unit[idx] = grads["W1"][idx] * scale
     for i in rows:
-        v = grads["W1"][i]
+        v = val_unit[i]
         A = np.stack([unit[i], v], axis=1) * -SAMPLING_LR
         coef, *_ = np.linalg.lstsq(A, delta[i], rcond=None)
         if rel_error(A @ coef, delta[i]) > 1e-6 or coef[1] < 0.5 or coef[0] < -1e-6:
@@ -1587,7 +1597,11 @@ def _large_batch_check(ctx: Context, prob: dict[str, Any], unit: np.ndarray, det
     final = _params_after(ctx, "big_batch")
     if final["W1"].shape != prob["params"]["W1"].shape:
         return
-    counts, mismatched = _read_draws(final["W1"] - prob["params"]["W1"], unit, SAMPLING_LR)
+    delta = final["W1"] - prob["params"]["W1"]
+    counts, mismatched = _read_draws(delta, unit, SAMPLING_LR)
+    if mismatched and _validation_rows_drawn(ctx, prob, delta, unit, mismatched,
+                                             {k: v.shape for k, v in prob["params"].items()}, SAMPLING_BATCH / b):
+        _validation_rows_failure(mismatched, dict(details, batch_size=b))
     if mismatched or not counts:
         return  # the one-iteration runs above name these
     details["drawn_batch_17"] = {str(i): round(k, 6) for i, k in counts.items()}
