@@ -1571,6 +1571,7 @@ def _minibatch_size_check(counts: dict[int, float], b: int, details: dict[str, A
     details["minibatch_size_read"] = m
     details["drawn_in_smallest_batch"] = {str(i): c for i, c in drawn.items()}
     listing = ", ".join(f"sample {i}" + (f" x{c}" if c > 1 else "") for i, c in list(drawn.items())[:8])
+    listing += ", ..." if len(drawn) > 8 else ""
     raise CheckFailed(f"one iteration with batch_size = {b}: your minibatch had {m} samples"
                       f"{'' if m > b else f' (or a multiple of {m})'}, not {b} "
                       f"({listing}; one-hot rows: each sample's share of the minibatch is read from the move of its "
