@@ -8,6 +8,7 @@ everything.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import secrets
@@ -127,6 +128,8 @@ def run(host: str, port: int) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a `grader dev` that does not stop is waiting on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -201,10 +201,17 @@ def stop_like_a_user(dev: Process, signum: int) -> dict[tuple[int, int], str]:
         except ProcessLookupError:
             pass
     if code is None:
-        dev.stop()  # hung: the harness cleans up, and the test fails below
+        # Hung: its threads' stacks go to its output (faulthandler on SIGUSR1) for the failure message, then the
+        # harness cleans up and the test fails below.
+        try:
+            dev.popen.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        except ProcessLookupError:
+            pass
+        dev.stop()
     else:
         dev.log_file.close()
-    assert code == 0, f"grader dev exited with {code} after signal {signum}:\n{dev.output()[-3000:]}"
+    assert code == 0, f"grader dev exited with {code} after signal {signum}:\n{dev.output()[-8000:]}"
     assert "stopped" in dev.output()
     assert not survivors, "still running after grader dev stopped:\n" + "\n".join(
         f"  pid {pid}: {command}" for (pid, _), command in survivors.items())
