@@ -192,3 +192,78 @@ def test_the_2021_catalogue_is_observable_recognised_and_never_names_the_correct
                 recognised = recognised or m.id in [x.id for x in found.matches + found.partial]
         assert observed, f"{m.id}: no input of the checks makes it observable"
         assert recognised, f"{m.id}: not recognised as itself"
+
+
+def _linear_with_elsewhere(aid, student_fn, seed, reg=0.0):
+    """The linear regimes of one seed at ``reg`` and, for each, the student's and the reference's outputs and an
+    ``elsewhere`` over the other regimes (as worker/checks/linear.py builds it)."""
+    ref = getattr(get_assignment(aid).reference(), LINEAR[aid])
+    problems = regimes(np.random.default_rng(seed))
+    cases = []
+    for p in problems:
+        args = (p.W, p.X, p.y, reg)
+        cases.append((p, args, _outputs(student_fn(*args)), _outputs(ref(*args))))
+
+    def elsewhere_of(p):
+        return lambda: ((a, s, e) for q, a, s, e in cases if q is not p)
+    return cases, elsewhere_of
+
+
+def _reg_only(W, X, y, reg):
+    return {"loss": reg * float(np.sum(np.square(W))), "grad": 2 * reg * np.asarray(W, float)}
+
+
+def test_a_match_on_degenerate_numbers_is_not_a_coincidence_with_another_wrong_answer():
+    """At small weights `scores - (correct + 1)` (delta subtracted) gives loss 0 and dW 0, and so does
+    `margins[:, y] = 0` (every class is some sample's label). Confirmed on a regime where the variant's numbers
+    are wrong and not degenerate, only the true mistake is named; without the right entry, nothing is."""
+    mistakes = _mistakes("svm")
+    by_id = {m.id: m for m in mistakes}
+    student_fn = by_id["svm_delta_subtracted"].compute
+    without = [m for m in mistakes if m.id != "svm_delta_subtracted"]
+    degenerate_seen = False
+    for seed in SEEDS:
+        cases, elsewhere_of = _linear_with_elsewhere("svm", student_fn, seed)
+        for p, args, student, expected in cases:
+            failing = [k for k in student if _differs(student[k], expected[k])]
+            if not failing:
+                continue
+            if student["loss"] == 0.0:
+                degenerate_seen = True
+                # Without confirmation the coincidence is there (what the check used to say) ...
+                assert "svm_zero_label_columns" in diagnose(without, LINEAR["svm"], "loss", args, student, expected,
+                                                            failing).ids()
+            for pool in (mistakes, without):
+                found = diagnose(pool, LINEAR["svm"], "loss", args, student, expected, failing,
+                                 elsewhere=elsewhere_of(p), degenerate=_reg_only)
+                assert "svm_zero_label_columns" not in found.ids(), (p.regime, found.ids())
+                if pool is mistakes:
+                    assert found.ids()[:1] == ["svm_delta_subtracted"], (p.regime, found.ids())
+    assert degenerate_seen
+
+
+@pytest.mark.parametrize("aid", ["svm", "softmax"])
+def test_each_linear_mistake_is_still_recognised_with_confirmation(aid):
+    """Real matches survive the confirmation on other regimes: each variant's own numbers name it."""
+    mistakes = _mistakes(aid)
+    unrecognised = []
+    for m in mistakes:
+        recognised = False
+        for seed, reg in ((s, r) for s in SEEDS for r in REGS):
+            cases, elsewhere_of = _linear_with_elsewhere(aid, m.compute, seed, reg)
+            for p, args, student, expected in cases:
+                if m.applies is not None and not m.applies(*args):
+                    continue
+                failing = [k for k in student if _differs(student[k], expected[k])]
+                if not failing:
+                    continue
+                found = diagnose(mistakes, LINEAR[aid], "loss", args, student, expected, failing,
+                                 elsewhere=elsewhere_of(p), degenerate=_reg_only)
+                if m.id in found.ids():
+                    recognised = True
+                    break
+            if recognised:
+                break
+        if not recognised:
+            unrecognised.append(m.id)
+    assert not unrecognised, unrecognised

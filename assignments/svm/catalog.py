@@ -267,6 +267,9 @@ MISTAKES += [
             "(margins[np.arange(N), y] = 0) before summing, or subtract N (one delta per sample), not 1", ("loss",),
             lambda W, X, y, reg: (_ok(W, X, y, reg)[0] + (_n(X) - 1.0) / _n(X), _ok(W, X, y, reg)[1]),
             applies=lambda W, X, y, reg: _n(X) > 1),
+    Mistake("svm_delta_subtracted", "subtract delta instead of adding it (margins = s_j - s_y - 1)",
+            "the margin is s_j - s_y + delta with delta = 1 (scores - correct_class_score + 1)", ("loss", "grad"),
+            lambda W, X, y, reg: _with_reg(_data(W, X, y, delta=-1.0), W, reg)),
     Mistake("svm_reg_grad_abs", "use 2 * reg * np.abs(W) as the regularisation gradient (the sign of the negative "
             "weights is lost)", "the derivative of reg * W**2 is 2 * reg * W, with W's own sign: no np.abs",
             ("grad",),

@@ -101,34 +101,83 @@ def _same(a: Any, b: Any, tol: float) -> bool:
     return rel_error(a, b) <= tol
 
 
+def trivial(value: Any, baseline: Any = None, tol: float = MATCH_TOL) -> bool:
+    """Degenerate numbers (a loss of 0, an all-zero dW, or ``baseline``: e.g. the regularisation term
+    alone): many different wrong answers share them, so a variant that reproduces them may be a
+    coincidence."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.size == 0 or bool(np.all(np.abs(a) <= 1e-12)):
+        return True
+    return baseline is not None and _same(a, baseline, tol)
+
+
+# Other inputs on which a degenerate match is confirmed: (args, the student's outputs, the reference's).
+Elsewhere = Callable[[], Iterable[tuple[tuple[Any, ...], Mapping[str, Any], Mapping[str, Any]]]]
+
+
+def _run(mistake: Mistake, args: tuple[Any, ...]) -> dict[str, Any] | None:
+    if mistake.applies is not None and not mistake.applies(*args):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            return _outputs_of(mistake.compute(*(a.copy() if isinstance(a, np.ndarray) else _copy(a) for a in args)))
+    except Exception:  # noqa: BLE001 - a variant undefined on these inputs says nothing
+        return None
+
+
+def _confirmed(mistake: Mistake, keys: list[str], elsewhere: Elsewhere, tol: float,
+               degenerate: Callable[..., Mapping[str, Any]] | None) -> bool:
+    """The variant also reproduces the student's numbers on the first other input where its own numbers on
+    ``keys`` differ from the reference's and are not degenerate (no such input: not confirmed)."""
+    for args, student, expected in elsewhere():
+        outputs = _run(mistake, args)
+        if outputs is None:
+            continue
+        base = degenerate(*args) if degenerate is not None else {}
+        keys_here = [k for k in keys if k in outputs and k in expected and k in student]
+        if not keys_here or not all(not _same(outputs[k], expected[k], tol) and not trivial(outputs[k], base.get(k))
+                                    for k in keys_here):
+            continue
+        return all(_same(student[k], outputs[k], tol) for k in keys_here)
+    return False
+
+
 def diagnose(mistakes: Iterable[Mistake], function: str, kind: str, args: tuple[Any, ...],
              student: Mapping[str, Any], expected: Mapping[str, Any], failing: Iterable[str],
-             *, tol: float = MATCH_TOL) -> Diagnosis:
+             *, tol: float = MATCH_TOL, elsewhere: Elsewhere | None = None,
+             degenerate: Callable[..., Mapping[str, Any]] | None = None) -> Diagnosis:
     """Run every applicable variant on ``args`` and keep those that reproduce the student's outputs.
 
     ``student`` and ``expected`` map output names (``loss``, ``grad``, ``W1``, ``scores``, ...) to
     values; ``failing`` names the outputs that failed the check. A variant matches when it differs
     from the reference on a failing output and equals the student there; it is a full match when it
     also equals the student on every other output given.
+
+    When the student's numbers on the failing outputs are degenerate (a loss of 0, an all-zero dW, or the
+    outputs ``degenerate(*args)`` gives, such as the regularisation term alone), equal
+    numbers prove little: with ``elsewhere`` (other inputs and the student's answers there, fetched
+    lazily) such a match is kept only if the variant also reproduces the student where its own numbers
+    are wrong and not degenerate; without it, degenerate matches are kept as before.
     """
     failing = [f for f in failing if f in student]
     result = Diagnosis()
+    base: Mapping[str, Any] | None = None
     if not failing:
         return result
     for mistake in mistakes:
         if mistake.kind != kind or (mistake.functions and function not in mistake.functions):
             continue
-        if mistake.applies is not None and not mistake.applies(*args):
-            continue
-        try:
-            with np.errstate(all="ignore"):
-                outputs = _outputs_of(mistake.compute(*(a.copy() if isinstance(a, np.ndarray) else
-                                                        _copy(a) for a in args)))
-        except Exception:  # noqa: BLE001 - a variant undefined on these inputs says nothing
+        outputs = _run(mistake, args)
+        if outputs is None:
             continue
         informative = [f for f in failing if f in outputs and f in expected
                        and not _same(outputs[f], expected[f], tol)]
         if not informative or not all(_same(student[f], outputs[f], tol) for f in informative):
+            continue
+        if elsewhere is not None and base is None:
+            base = degenerate(*args) if degenerate is not None else {}
+        if (elsewhere is not None and all(trivial(student[f], base.get(f)) for f in informative)
+                and not _confirmed(mistake, informative, elsewhere, tol, degenerate)):
             continue
         others = [k for k in student if k not in informative and k in outputs]
         if all(_same(student[k], outputs[k], tol) for k in others):

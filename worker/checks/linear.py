@@ -372,14 +372,36 @@ def _raise_first(sweep: _Sweep, hint: str | None, extra: dict[str, Any]) -> None
     raise CheckFailed(message, hint=hint or failure.hint, details=details)
 
 
+def _reg_only(W: Any, X: Any, y: Any, reg: float) -> dict[str, Any]:
+    """Outputs with a data part of 0 (the regularisation term alone): degenerate numbers for a catalogue match."""
+    W = np.asarray(W, dtype=np.float64)
+    return {"loss": reg * float(np.sum(W * W)), "grad": 2 * reg * W}
+
+
 def _diagnose(ctx: Context, func: str, p: Problem, reg: float, loss: float, dW: np.ndarray,
               failing: list[str]) -> tuple[str | None, list[str]]:
     """The catalogued mistakes that reproduce the student's numbers on these inputs."""
     if not ctx.catalog:
         return None, []
     exp_loss, exp_grad = _ref(ctx, func, p.W, p.X, p.y, reg)
+
+    def elsewhere() -> Any:
+        """The other shared regimes at the same reg (answers mostly remembered from the sweep), for
+        confirming a match on degenerate numbers: only reached once a test has failed."""
+        for other in shared_regimes(ctx):
+            if other is p:
+                continue
+            try:
+                o_loss, o_dW = call_loss_memo(ctx, func, other, reg, finite=False)
+            except (CheckFailed, StudentCodeError):
+                continue
+            r_loss, r_grad = _ref(ctx, func, other.W, other.X, other.y, reg)
+            yield ((other.W, other.X, other.y, reg), {"loss": o_loss, "grad": o_dW},
+                   {"loss": r_loss, "grad": r_grad})
+
     found = diagnose(ctx.catalog, func, "loss", (p.W, p.X, p.y, reg), {"loss": loss, "grad": dW},
-                     {"loss": exp_loss, "grad": exp_grad}, failing)
+                     {"loss": exp_loss, "grad": exp_grad}, failing, elsewhere=elsewhere,
+                     degenerate=_reg_only)
     what = {("loss",): "loss", ("grad",): "dW"}.get(tuple(failing), "loss and dW")
     return found.hint(what), found.ids()
 
