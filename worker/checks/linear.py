@@ -28,7 +28,7 @@ from worker.checks.diagnosis import diagnose
 from worker.checks.gradients import gradient_check
 from worker.checks.hints import loss_hint, weight_gradient_hint
 from worker.checks.regimes import Problem, make_problem, regimes
-from worker.checks.values import expect_loss_and_grad
+from worker.checks.values import expect_float, expect_loss_and_grad, expect_pair
 from worker.checks.vectorized import describe_lines, grows, measure_growth, parse_trace
 from worker.sandbox import StudentCodeError
 from worker.sandbox.protocol import Ref
@@ -54,8 +54,9 @@ def _check_signature(ctx: Context, func: str) -> None:
 
 
 def call_loss(ctx: Context, func: str, W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float,
-              *, finite: bool = True, hint: str | None = None) -> tuple[float, np.ndarray]:
-    """Call the student's ``func`` and validate ``(loss, dW)``."""
+              *, finite: bool = True, hint: str | None = None, any_loss: bool = False) -> tuple[Any, np.ndarray]:
+    """Call the student's ``func`` and validate ``(loss, dW)``; with ``any_loss``, a loss that is not a number (an
+    array, None) comes back as None instead of failing, for the tests that judge dW only."""
     _check_signature(ctx, func)
     try:
         value = ctx.student.call(func, W, X, y, reg, module=ctx.module)
@@ -64,13 +65,20 @@ def call_loss(ctx: Context, func: str, W: np.ndarray, X: np.ndarray, y: np.ndarr
         if explained is None:
             raise
         raise CheckFailed(str(err), hint=explained, details={"exception": err.exc_type}) from None
-    return _validated(ctx, value, func, W, X, finite=finite, hint=hint)
+    return _validated(ctx, value, func, W, X, finite=finite, hint=hint, any_loss=any_loss)
 
 
 def _validated(ctx: Context, value: Any, func: str, W: np.ndarray, X: np.ndarray, *, finite: bool,
-               hint: str | None) -> tuple[float, np.ndarray]:
+               hint: str | None, any_loss: bool = False) -> tuple[Any, np.ndarray]:
     """``expect_loss_and_grad``, with a hint for a NaN or inf that fits the scores of these inputs (an overflow
-    only where scores are large); ``hint`` replaces it for non-finite answers."""
+    only where scores are large); ``hint`` replaces it for non-finite answers. With ``any_loss``, a loss of the
+    wrong type is returned as None (the loss tests charge it) and dW is still validated."""
+    if any_loss:
+        loss, grad = expect_pair(value, func, "loss", "dW")
+        try:
+            expect_float(loss, f"the loss returned by {func}", finite=False)
+        except CheckFailed:
+            return None, expect_loss_and_grad((0.0, grad), func, W.shape, finite=finite, hint=hint)[1]
     try:
         return expect_loss_and_grad(value, func, W.shape, finite=finite)
     except CheckFailed as failure:
@@ -102,6 +110,13 @@ def error_hint(err: StudentCodeError, W: np.ndarray, y: np.ndarray) -> str | Non
     c = W.shape[1]
     from_labels = {int(np.max(y)) + 1, len(np.unique(y))} if y.size else set()
     sizes = {int(v) for v in re.findall(r"\b(\d+)\b", err.exc_message)}
+    bounds = re.search(r"index -?\d+ is out of bounds for axis \d+ with size (\d+)", err.exc_message)
+    if bounds:  # the index is a position, not a count: only the indexed array's size says where the count came from
+        sizes = {int(bounds.group(1))}
+        if err.exc_type == "IndexError" and int(bounds.group(1)) == len(y) < c:
+            return (f"An index ran past the N = {len(y)} samples on inputs with more classes than samples (C = {c}): "
+                    f"a class index j (0 to {c - 1}) seems to index an array with one row per sample (X[j] where "
+                    "X[i] is meant?). Index samples with i and classes with j")
     if sizes & (from_labels - {c, W.shape[0], len(y)}):
         return (f"The number of classes seems to come from the labels (np.max(y) + 1 or np.unique(y) gives "
                 f"{', '.join(map(str, sorted(from_labels - {c})))} here) but W has C = {c} columns: use "
@@ -298,7 +313,7 @@ def shared_regimes(ctx: Context) -> list[Problem]:
 
 
 def call_loss_memo(ctx: Context, func: str, p: Problem, reg: float, *, finite: bool = True,
-                   hint: str | None = None) -> tuple[float, np.ndarray]:
+                   hint: str | None = None, any_loss: bool = False) -> tuple[Any, np.ndarray]:
     """``call_loss`` on a shared regime, the student's answer (or exception) remembered for the run."""
     _check_signature(ctx, func)
 
@@ -311,7 +326,7 @@ def call_loss_memo(ctx: Context, func: str, p: Problem, reg: float, *, finite: b
     kind, value = ctx.memo(f"answer:{func}:{id(p)}:{reg!r}", answer)
     if kind == "error":
         raise value
-    return _validated(ctx, value, func, p.W, p.X, finite=finite, hint=hint)
+    return _validated(ctx, value, func, p.W, p.X, finite=finite, hint=hint, any_loss=any_loss)
 
 
 def _sweep(ctx: Context, func: str, regs: tuple[float, ...], compare: Any) -> _Sweep:
@@ -657,7 +672,8 @@ def _grad_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
 
     def compare(p: Problem, reg: float) -> None:
         _, accepted = _expected(ctx, func, p, reg)
-        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False)
+        loss, dW = call_loss_memo(ctx, func, p, reg, finite=False, any_loss=True)  # the loss tests judge the loss
+        loss = float("nan") if loss is None else loss
         seen[id(p), reg] = (loss, dW, accepted[0])
         if not np.all(np.isfinite(dW)):  # NaN or inf in dW: say so plainly (a NaN loss is the loss tests' fault)
             raise CheckFailed(f"the dW returned by {func} contains {int(np.sum(~np.isfinite(dW)))} NaN or infinite "
@@ -774,7 +790,7 @@ def no_input_mutation(ctx: Context) -> Outcome:
     for name, value in (("W", p.W), ("X", p.X), ("y", p.y)):
         ctx.student.put(f"input_{name}", value)
     value = ctx.student.call(func, Ref("input_W"), Ref("input_X"), Ref("input_y"), 0.1, module=ctx.module)
-    expect_loss_and_grad(value, func, p.W.shape, finite=False)
+    _validated(ctx, value, func, p.W, p.X, finite=False, hint=None, any_loss=True)  # the loss tests judge its type
     changed = []
     for name, original in (("W", p.W), ("X", p.X), ("y", p.y)):
         after = ctx.student.get(f"input_{name}")
@@ -986,15 +1002,18 @@ def stable_large_scores(ctx: Context) -> Outcome:
     p = make_problem(ctx.rng)
     W1 = p.W.copy()
     W1[-1, :] = 1.0  # the bias row constant over the classes: the bias feature adds the same to every score
-    base_loss, base_dW = call_loss(ctx, func, W1, p.X, p.y, 0.0)
+    base_loss, base_dW = call_loss(ctx, func, W1, p.X, p.y, 0.0, any_loss=True)
     # Every score 1000 higher: exp(1000) overflows unless the scores are shifted first.
     X_all = p.X.copy()
     X_all[:, -1] = 1001.0
-    loss_s, dW_s = call_loss(ctx, func, W1, X_all, p.y, 0.0)
+    loss_s, dW_s = call_loss(ctx, func, W1, X_all, p.y, 0.0, any_loss=True)
     hint = _precision_or(loss_s, base_loss, "The loss does not change when a constant is added to every score; "
                          "yours does, and stays finite, so it is not an overflow: some term is not shift-invariant. "
                          + SHIFT_CAUSES)
-    check_close(f"{func} loss after adding 1000 to every score ({p.shape})", loss_s, base_loss, 1e-6, hint=hint)
+    # A loss that is not a number (an array, None) is the loss tests' fault: here only dW is judged then.
+    judge_loss = base_loss is not None and loss_s is not None
+    if judge_loss:
+        check_close(f"{func} loss after adding 1000 to every score ({p.shape})", loss_s, base_loss, 1e-6, hint=hint)
     check_close(f"{func} dW (all but the bias row) after adding 1000 to every score ({p.shape})", dW_s[:-1],
                 base_dW[:-1], 1e-6, hint=hint, axis_names=AXES, param="dW")
     # One sample's scores 1000 above the others' (its bias feature is 1001): a shift by the maximum over the
@@ -1002,7 +1021,7 @@ def stable_large_scores(ctx: Context) -> Outcome:
     row = int(ctx.rng.integers(0, p.X.shape[0]))
     X1 = p.X.copy()
     X1[row, -1] = 1001.0
-    loss_r, dW_r = call_loss(ctx, func, W1, X1, p.y, 0.0, hint=(
+    loss_r, dW_r = call_loss(ctx, func, W1, X1, p.y, 0.0, any_loss=True, hint=(
         "With one sample's scores 1000 above the others', subtract the maximum of each row (np.max(scores, axis=1, "
         "keepdims=True)), not the maximum over the whole batch: the other rows' exponentials underflow to 0 (0/0 "
         "is nan); without a shift, exp overflows"))
@@ -1010,8 +1029,9 @@ def stable_large_scores(ctx: Context) -> Outcome:
         "The loss does not change when a constant is added to one sample's scores; yours does, and stays finite. "
         "A shift by each row's own maximum is invariant; a shift shared by the batch (its global maximum, a "
         "mean) or a term that mixes samples is not. " + SHIFT_CAUSES))
-    check_close(f"{func} loss when sample {row}'s scores are 1000 higher than the others' ({p.shape})", loss_r,
-                base_loss, 1e-6, hint=hint_row)
+    if judge_loss and loss_r is not None:
+        check_close(f"{func} loss when sample {row}'s scores are 1000 higher than the others' ({p.shape})", loss_r,
+                    base_loss, 1e-6, hint=hint_row)
     check_close(f"{func} dW (all but the bias row) when sample {row}'s scores are 1000 higher than the others' "
                 f"({p.shape})", dW_r[:-1], base_dW[:-1], 1e-6, hint=hint_row, axis_names=AXES, param="dW")
     # One class scores LOW_GAP below the others (small weights, the bias feature times -1 in that class only) and
@@ -1028,14 +1048,15 @@ def stable_large_scores(ctx: Context) -> Outcome:
     X_mid, X_low = p.X.copy(), p.X.copy()
     X_mid[:, -1] = 60.0
     X_low[:, -1] = LOW_GAP
-    loss_m, dW_m = call_loss(ctx, func, W_low, X_mid, y_low, 0.0)
-    loss_l, dW_l = call_loss(ctx, func, W_low, X_low, y_low, 0.0, finite=False)
+    loss_m, dW_m = call_loss(ctx, func, W_low, X_mid, y_low, 0.0, any_loss=True)
+    loss_l, dW_l = call_loss(ctx, func, W_low, X_low, y_low, 0.0, finite=False, any_loss=True)
     hint_low = (f"A class whose scores are {LOW_GAP:g} below the others has probability exp(-{LOW_GAP:g}), about 0, "
                 "and changes nothing; yours changes the result. Subtract each row's maximum "
                 "(np.max(scores, axis=1, keepdims=True)) before np.exp: after subtracting the minimum (or nothing), "
                 "the other classes' exponentials overflow")
     label = f"class {c - 1}'s scores {LOW_GAP:g} below the others' instead of 60 below (no sample has that class; {p.shape})"
-    if not (np.isfinite(loss_l) and np.all(np.isfinite(dW_l))):
+    judge_low = loss_m is not None and loss_l is not None
+    if not ((not judge_low or np.isfinite(loss_l)) and np.all(np.isfinite(dW_l))):
         raise CheckFailed(f"{func} returned a loss of {loss_l} or a dW that is not finite with {label}",
                           hint=hint_low, details={"student": _fmt_num(loss_l)})
     hint_low_finite = (f"A class whose scores are {LOW_GAP:g} below the others has probability exp(-{LOW_GAP:g}), "
@@ -1043,7 +1064,9 @@ def stable_large_scores(ctx: Context) -> Outcome:
                        "overflowed: the result depends on that class's tiny probability. Only the correct class's "
                        "-log p counts in the loss (a mean or sum of -log p over every class adds "
                        f"{LOW_GAP:g} for it). " + SHIFT_CAUSES)
-    check_close(f"{func} loss with {label}", loss_l, loss_m, 1e-6, hint=_precision_or(loss_l, loss_m, hint_low_finite))
+    if judge_low:
+        check_close(f"{func} loss with {label}", loss_l, loss_m, 1e-6,
+                    hint=_precision_or(loss_l, loss_m, hint_low_finite))
     check_close(f"{func} dW (all but the bias row) with {label}", dW_l[:-1], dW_m[:-1], 1e-6,
                 hint=_precision_or(loss_l, loss_m, hint_low_finite), axis_names=AXES, param="dW")
     return Outcome("loss and dW are unchanged when 1000 is added to every score, or to one sample's scores, and a "
@@ -1053,6 +1076,8 @@ def stable_large_scores(ctx: Context) -> Outcome:
 def _precision_or(loss: float, expected: float, hint: str) -> str:
     """A finite loss a little off (float32 rounding at scores near 1000) is a precision problem, not a missing
     shift: say so instead of ``hint``."""
+    if loss is None or expected is None:
+        return hint
     if np.isfinite(loss) and np.isfinite(expected) and rel_error(loss, expected) < 1e-2:
         return ("The result changes slightly when the scores are large: is it computed in float32 (or rounded)? "
                 "float32 keeps about 7 significant digits, so scores near 1000 lose the differences that matter; "
