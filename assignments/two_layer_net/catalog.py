@@ -14,12 +14,15 @@ from worker.checks.diagnosis import Mistake
 def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, mask_pre_bias=False,
          w2_pre_relu=False, onehot=True, avg_loss=True, avg_grad=True, reg_loss=1.0, reg_grad=2.0,
          reg_biases=False, reg_keys=("W1", "W2"), avg_reg=False, w2_transposed=False, probs_as_scores=False,
-         bias_mean=(), divide_before_onehot=False, reg_norm=False, scores_row_shifted=False):
+         bias_mean=(), divide_before_onehot=False, reg_norm=False, scores_row_shifted=False,
+         b1_after_relu=None):
     """Forward and backward pass of the reference, with the mistakes as switches."""
     W1, c1, W2, c2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
     X = np.asarray(X, np.float64)
-    pre = X.dot(W1) + (c1 if b1 else 0.0)
+    pre = X.dot(W1) + (c1 if b1 and not b1_after_relu else 0.0)
     hidden = np.maximum(0.0, pre) if relu else pre
+    if b1_after_relu:  # hidden = np.maximum(0, X.dot(W1)) + b1; the mask read from "hidden" or "pre"
+        hidden = hidden + c1
     scores = hidden.dot(W2) + (c2 if b2 else 0.0)
     if y is None:
         if probs_as_scores:
@@ -51,7 +54,7 @@ def _net(params, X, y=None, reg=0.0, *, b1=True, b2=True, relu=True, mask=True, 
         dscores /= n
     dhidden = dscores.dot(W2.T)
     if relu and mask:
-        dhidden[(X.dot(W1) if mask_pre_bias else pre) <= 0] = 0.0
+        dhidden[(X.dot(W1) if mask_pre_bias else hidden if b1_after_relu == "hidden" else pre) <= 0] = 0.0
     grads = {
         "W1": X.T.dot(dhidden),
         "b1": dhidden.sum(axis=0),
@@ -96,6 +99,9 @@ MISTAKES = [
             "return the raw scores hidden.dot(W2) + b2 when y is None; shift a copy (scores - np.max(scores, axis=1, "
             "keepdims=True)) only inside the softmax, after the return", ("scores",),
             _scores(scores_row_shifted=True), kind="scores"),
+    Mistake("net_scores_b1_after_relu", "add b1 after the ReLU (np.maximum(0, X.dot(W1)) + b1)",
+            "add b1 before the ReLU: hidden = np.maximum(0, X.dot(W1) + b1)", ("scores",),
+            _scores(b1_after_relu="pre"), kind="scores"),
     Mistake("net_scores_no_relu", "leave out the ReLU (a purely linear network)",
             "hidden = np.maximum(0, X.dot(W1) + b1)", ("scores",), _scores(relu=False), kind="scores"),
     # ------------------------------------------------------------------ loss and gradients
@@ -157,6 +163,13 @@ MISTAKES = [
             "reg * (np.sum(W1 * W1) + np.sum(W2 * W2)): np.linalg.norm(W) is the square root of np.sum(W * W)",
             ("loss",), lambda p, X, y, reg: (_net(p, X, y, reg, reg_norm=True)[0], _net(p, X, y, reg)[1]),
             applies=_has_reg),
+    Mistake("net_b1_after_relu", "add b1 after the ReLU (hidden = np.maximum(0, X.dot(W1)) + b1, masked where "
+            "that hidden is <= 0)", "add b1 before the ReLU: hidden = np.maximum(0, X.dot(W1) + b1), and mask the "
+            "backward pass where X.dot(W1) + b1 <= 0", ("loss", "W1", "b1", "W2", "b2"),
+            _loss(b1_after_relu="hidden")),
+    Mistake("net_b1_after_relu_pre_mask", "add b1 after the ReLU (hidden = np.maximum(0, X.dot(W1)) + b1)",
+            "add b1 before the ReLU: hidden = np.maximum(0, X.dot(W1) + b1), and mask the backward pass where "
+            "X.dot(W1) + b1 <= 0", ("loss", "W1", "b1", "W2", "b2"), _loss(b1_after_relu="pre")),
     Mistake("net_loss_no_biases", "leave both biases out of the forward pass of the loss",
             "scores = np.maximum(0, X.dot(W1) + b1).dot(W2) + b2", ("loss", "W1", "b1", "W2", "b2"),
             _loss(b1=False, b2=False)),

@@ -379,6 +379,8 @@ def _grads_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
                         hint = _precision_hint({k: grads[k] for k in KEYS}, expected, GRAD_TOL)
                     if hint is None:
                         hint = _stage(grads, expected)
+                        if hint is not None and set(failing) == set(KEYS):
+                            hint = _forward_first(ctx, params, X) or hint
                     failure.hint = hint
                     if ids:
                         failure.details["mistakes"] = ids
@@ -387,6 +389,22 @@ def _grads_vs_reference(ctx: Context, regs: tuple[float, ...]) -> Outcome:
                     raise
     return Outcome(f"W1, b1, W2, b2 gradients match the reference at reg = {', '.join(f'{r:g}' for r in regs)} "
                    "in every input regime")
+
+
+def _forward_first(ctx: Context, params: dict[str, np.ndarray], X: np.ndarray) -> str | None:
+    """All four gradients wrong: when the student's scores already differ, the error is in the forward pass (the
+    scores test judges it), not in dscores."""
+    new_net(ctx, "forward", params)
+    try:
+        scores = net_scores(ctx, "forward", X)
+    except (CheckFailed, StudentCodeError):
+        return None
+    expected = ctx.reference.forward_scores(params, X)
+    if not isinstance(scores, np.ndarray) or scores.shape != expected.shape or \
+            rel_error(scores.astype(np.float64), expected) <= SCORES_TOL:
+        return None
+    return ("Where: all four gradients are wrong, and so are the scores loss(X) returns (see the scores test): the "
+            "error is already in the forward pass; the gradients follow from the scores once they are right.")
 
 
 def _grad_hint(key: str, grads: dict[str, np.ndarray], expected: dict[str, np.ndarray],
@@ -519,15 +537,33 @@ def _one_sample_shift(ctx: Context, params: dict[str, np.ndarray], X: np.ndarray
     new_net(ctx, "shift", ext)
     hint = ("Adding 1000 to one sample's scores must change nothing: subtract each row's own maximum "
             "(np.max(scores, axis=1, keepdims=True)), not the largest score of the whole batch")
-    loss_s, grads_s = net_loss(ctx, "shift", Xe, y, 0.0, {key: v.shape for key, v in ext.items()}, finite=False)
-    if not math.isfinite(loss_s) or not all(np.all(np.isfinite(g)) for g in grads_s.values()):
+    ext_shapes = {key: v.shape for key, v in ext.items()}
+    loss_s, grads_s = net_loss(ctx, "shift", Xe, y, 0.0, ext_shapes, finite=False)
+    blocks = (("W1", (slice(0, d), slice(0, h))), ("b1", (slice(0, h),)), ("W2", (slice(0, h), slice(None))),
+              ("b2", (slice(None),)))
+    finite = math.isfinite(loss_s) and all(np.all(np.isfinite(g)) for g in grads_s.values())
+    if finite and rel_error(loss_s, loss) <= 1e-6 and all(
+            rel_error(grads_s[key][block], grads[key]) <= 1e-6 for key, block in blocks):
+        return
+    # The extra input column and hidden unit change D and H: before naming the shift, compare with the student's
+    # own loss on the same enlarged net without it (the extra unit off: the same scores as the original net), so a
+    # loss that depends on D or H (judged by the loss tests) is not taken for an unstable softmax.
+    plain = {key: v.copy() for key, v in ext.items()}
+    plain["W1"][d, h] = 0.0
+    new_net(ctx, "no_shift", plain)
+    loss_p, grads_p = net_loss(ctx, "no_shift", Xe, y, 0.0, ext_shapes, finite=False)
+    if rel_error(loss_p, loss) <= 1e-6 and all(rel_error(grads_p[key][block], grads[key]) <= 1e-6
+                                               for key, block in blocks):
+        ref_loss, ref_grads = loss, {key: (grads[key], block) for key, block in blocks}
+    else:
+        ref_loss, ref_grads = loss_p, {key: (grads_p[key][block], block) for key, block in blocks}
+    if not finite:
         raise CheckFailed(f"{CLASS}.loss returned a non-finite loss or gradient when one sample's scores are 1000 above "
                           "the others' (the softmax of every row is unchanged)", hint=hint)
-    check_close(f"loss when sample {k}'s scores are 1000 above the others'", loss_s, loss, 1e-6, hint=hint)
-    for key, block in (("W1", (slice(0, d), slice(0, h))), ("b1", (slice(0, h),)), ("W2", (slice(0, h), slice(None))),
-                       ("b2", (slice(None),))):
+    check_close(f"loss when sample {k}'s scores are 1000 above the others'", loss_s, ref_loss, 1e-6, hint=hint)
+    for key, (want, block) in ref_grads.items():
         check_close(f"grads['{key}'] when sample {k}'s scores are 1000 above the others'", grads_s[key][block],
-                    grads[key], 1e-6, hint=hint, param=key)
+                    want, 1e-6, hint=hint, param=key)
 
 
 def _forward(params: dict[str, np.ndarray], X: np.ndarray, *, relu: bool = True, b1: bool = True,
@@ -796,7 +832,9 @@ def train_digits(ctx: Context) -> Outcome:
 
 # num_train = 10, batch_size = 4: iterations_per_epoch = 2.5, so an epoch counted with // (2) or int() shows.
 TRAIN_N, TRAIN_BATCH, TRAIN_ITERS = 10, 4, 7
-TRAIN_LR, TRAIN_DECAY, TRAIN_REG = 0.5, 0.5, 0.3
+# learning_rate and learning_rate_decay differ, so a rate replaced by the decay factor (learning_rate =
+# learning_rate_decay) is not mistaken for a rate never decayed.
+TRAIN_LR, TRAIN_DECAY, TRAIN_REG = 0.5, 0.3, 0.3
 # A second run with fewer samples than batch_size: iterations_per_epoch = max(3 / 4, 1) = 1.
 SMALL_N = 3
 
@@ -941,6 +979,9 @@ def _schedule(kind: str, lr: float, decay: float, num_iters: int, num_train: int
             decays = sum(1 for s in starts if 0 < s < it)
         elif kind == "default_decay":  # the default 0.95 instead of the learning_rate_decay argument
             decays, factor = sum(1 for s in starts if s < it), 0.95
+        elif kind == "assigned":  # learning_rate = learning_rate_decay
+            out.append(decay if any(s < it for s in starts) else lr)
+            continue
         else:  # "before_update": decayed before this iteration's step
             decays = sum(1 for s in starts if s <= it)
         out.append(lr * factor ** decays)
@@ -965,6 +1006,8 @@ SCHEDULE_HINTS = {
                   "it % iterations_per_epoch == 0, iteration 0 included",
     "default_decay": "the learning rate is multiplied by 0.95 (the default) instead of the learning_rate_decay "
                      "argument",
+    "assigned": "the learning rate is replaced by learning_rate_decay (learning_rate = learning_rate_decay) after "
+                "the first epoch; multiply it instead: learning_rate *= learning_rate_decay",
 }
 
 
@@ -1056,6 +1099,23 @@ def _learning_rates_hint(ctx: Context, prob: dict[str, Any]) -> str | None:
             f"{spec_text}. Update every parameter with the current learning_rate")
 
 
+def _decays_only_when_verbose(ctx: Context, prob: dict[str, Any], settings: dict[str, Any],
+                              losses: list[float]) -> str | None:
+    """The schedule of a rate never decayed at verbose=False: when the same run with verbose=True changes the
+    steps, the decay sits under the verbose condition."""
+    try:
+        stats = _expect_train_stats(_student_train(ctx, "verbose_steps", prob, verbose=True, **settings))
+    except (CheckFailed, StudentCodeError):
+        return None
+    again = stats["loss_history"]
+    if len(again) == len(losses) and all(rel_error(a, b) <= 1e-8 for a, b in zip(again, losses)):
+        return None
+    return ("The learning rate is never decayed when verbose is False, and train takes other steps when verbose is "
+            "True: the decay sits under the verbose condition (e.g. inside `if verbose and it % 100 == 0`). Decay "
+            "it once per epoch whatever verbose is: learning_rate *= learning_rate_decay in the "
+            "`if it % iterations_per_epoch == 0` block")
+
+
 def train_sgd_steps(ctx: Context) -> Outcome:
     """Step for step: the SGD update of every parameter, the learning rate decayed once per epoch, reg passed
     through (identical training rows, so the minibatches cannot matter)."""
@@ -1113,6 +1173,8 @@ def train_sgd_steps(ctx: Context) -> Outcome:
             if all(rel_error(a, b) <= 1e-8 for a, b in zip(losses, alt["loss_history"])) and \
                     all(rel_error(final[k], alt["params"][k]) <= 1e-8 for k in KEYS):
                 hint = text[0].upper() + text[1:]
+                if kind == "never":
+                    hint = _decays_only_when_verbose(ctx, prob, settings, losses) or hint
                 break
         if hint is None and len(set(losses)) == 1 and len(set(expected["loss_history"])) > 1:
             hint = ("Every entry of loss_history is the same: self.loss was evaluated with the parameters from before "
@@ -1138,7 +1200,7 @@ def train_sgd_steps(ctx: Context) -> Outcome:
                       details=details)
 
 
-def _count_hint(got: int, num_train: int, batch_size: int, num_iters: int) -> str | None:
+def _count_hint(got: int, num_train: int, batch_size: int, num_iters: int, d: int | None = None) -> str | None:
     """Name the rule that records this many accuracy entries."""
     spec = len(_epoch_starts(num_train, batch_size, num_iters))
     if got == num_iters and spec != num_iters:
@@ -1151,6 +1213,10 @@ def _count_hint(got: int, num_train: int, batch_size: int, num_iters: int) -> st
     if num_train < batch_size and got == len(_epoch_starts(num_train, batch_size, num_iters, "no_max")):
         return ("With fewer samples than batch_size, num_train / batch_size is below 1: keep the starter's "
                 "iterations_per_epoch = max(num_train / batch_size, 1)")
+    if d is not None and d != num_train and got == len(_epoch_starts(d, batch_size, num_iters)):
+        return (f"{got} entries is what an epoch of iterations_per_epoch = max({d} / {batch_size}, 1) = "
+                f"{_per_epoch(d, batch_size):g} iterations gives, with D = {d} (X.shape[1]) in place of num_train: "
+                "num_train = X.shape[0], the number of training samples")
     if got == spec - 1:
         return ("One entry is missing: record the accuracies at every iteration where it % iterations_per_epoch == 0 "
                 f"({', '.join(map(str, _epoch_starts(num_train, batch_size, num_iters)))} here, iteration 0 included, "
@@ -1161,7 +1227,7 @@ def _count_hint(got: int, num_train: int, batch_size: int, num_iters: int) -> st
 
 
 def _check_counts(stats: dict[str, list[float]], num_train: int, batch_size: int, num_iters: int,
-                  details: dict[str, Any]) -> None:
+                  details: dict[str, Any], d: int | None = None) -> None:
     starts = _epoch_starts(num_train, batch_size, num_iters)
     for key in ("train_acc_history", "val_acc_history"):
         got = stats[key]
@@ -1170,7 +1236,7 @@ def _check_counts(stats: dict[str, list[float]], num_train: int, batch_size: int
                               f"{num_train}, batch_size = {batch_size}, so iterations_per_epoch = max(num_train / "
                               f"batch_size, 1) = {_per_epoch(num_train, batch_size):g}; expected {len(starts)}, one at "
                               f"each iteration where it % iterations_per_epoch == 0 ({starts})",
-                              hint=_count_hint(len(got), num_train, batch_size, num_iters), details=details)
+                              hint=_count_hint(len(got), num_train, batch_size, num_iters, d), details=details)
 
 
 def train_histories(ctx: Context) -> Outcome:
@@ -1203,7 +1269,7 @@ def train_histories(ctx: Context) -> Outcome:
     details = {"epoch_starts": starts, "train_acc_history": stats["train_acc_history"],
                "val_acc_history": stats["val_acc_history"],
                "possible_pairs": sorted([list(pair) for pair in consistent])}
-    _check_counts(stats, TRAIN_N, TRAIN_BATCH, TRAIN_ITERS, details)
+    _check_counts(stats, TRAIN_N, TRAIN_BATCH, TRAIN_ITERS, details, d=prob["X"].shape[1])
     shares = ", ".join(f"{np.mean(prob['y_val'] == p):.4g}" for p in range(c))
     for i, (tr, va) in enumerate(zip(stats["train_acc_history"], stats["val_acc_history"])):
         if any(abs(tr - a) < 1e-12 and abs(va - b) < 1e-12 for a, b in consistent):
@@ -1272,6 +1338,12 @@ def train_histories(ctx: Context) -> Outcome:
                    "all of X_val", details)
 
 
+def _moved(after: np.ndarray, before: np.ndarray) -> bool:
+    """A parameter changed its values (a (1, H) bias left by a (1, H) gradient keeps its values: the shape is the
+    gradient tests' business)."""
+    return after.size != before.size or rel_error(after.reshape(before.shape), before) > 1e-6
+
+
 def _fixed_predictions_histories(ctx: Context) -> None:
     """learning_rate = 0: predictions never change. 4 of the 9 training rows and 2 of the 5 validation rows are
     predicted right, so every train accuracy is a multiple of 1/3 (batch_size = 3), never 4/9 (the whole
@@ -1295,6 +1367,22 @@ def _fixed_predictions_histories(ctx: Context) -> None:
     details = {"train_acc_history": stats["train_acc_history"], "val_acc_history": stats["val_acc_history"],
                "num_train": n, "batch_size": b, "train_set_accuracy": 4 / 9, "val_accuracy": 0.4}
     _check_counts(stats, n, b, iters, details)
+    moved = [k for k, v in _params_after(ctx, "fixed").items() if _moved(v, params[k])]
+    if moved:
+        # The accuracies cannot be judged when the predictions may have changed: say why they could.
+        _student_train(ctx, "fixed_one", prob, learning_rate=0.0, learning_rate_decay=0.5, reg=0.0, num_iters=1,
+                       batch_size=b)
+        first = [k for k, v in _params_after(ctx, "fixed_one").items() if _moved(v, params[k])]
+        if first:
+            hint = ("The parameters moved in the very first iteration with learning_rate = 0: update them with the "
+                    "learning_rate argument, self.params[k] -= learning_rate * grads[k]")
+        else:
+            hint = ("The parameters stayed put in iteration 0 but moved later, so the learning rate was no longer 0 "
+                    "after the first epoch's decay: decay it by multiplying, learning_rate *= learning_rate_decay "
+                    "(0 stays 0)")
+        raise CheckFailed(f"train with learning_rate = 0 (learning_rate_decay = 0.5, num_iters = {iters}) changed "
+                          f"{', '.join(f'params[{k!r}]' for k in moved)}; with a zero learning rate nothing may move, "
+                          "so the recorded accuracies cannot be checked", hint=hint, details=details)
     setting = (f"learning_rate = 0, so the predictions never change; 4 of the {n} training rows and 2 of the 5 "
                f"validation rows are predicted right; batch_size = {b}")
     for i, va in enumerate(stats["val_acc_history"]):
