@@ -10,6 +10,8 @@ given when the fit is exact to many digits, so a hint is never a guess.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FIT_TOL = 1e-6
@@ -128,6 +130,11 @@ def loss_hint(student: float, data_loss: float, reg_term: float, reg: float, n: 
                                          f"probs[np.arange(N), y] picks one entry per sample"),
         (data_loss / n + reg * reg_term, f"The data loss is divided by N = {n} twice (a factor of N)"),
     ]
+    if data_loss > 0:  # -log p with another base: the data loss scaled by 1/ln(base) at every input
+        for name, base in (("np.log10", 10.0), ("np.log2", 2.0)):
+            candidates.append((data_loss / math.log(base) + reg * reg_term,
+                               f"The data loss is {1 / math.log(base):.4f} = 1/ln({base:g}) times the correct one: "
+                               f"it uses {name}, where the cross-entropy uses the natural logarithm np.log"))
     if per_sample_constant is not None:
         candidates.append((correct + per_sample_constant,
                            "The loss is exactly 1 too large: every sample adds a margin of delta = 1 for its "

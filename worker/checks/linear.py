@@ -207,7 +207,11 @@ def loss_at_zero(ctx: Context) -> Outcome:
                                  (1 / c, f"The loss is divided by C = {c} as well as by N: np.mean over the whole "
                                          "(N, C) matrix; the data loss is the sum over classes, averaged over samples"),
                                  (n / c, f"The loss is divided by C = {c} instead of N = {n}: average over the "
-                                         "samples, sum over the classes")):
+                                         "samples, sum over the classes"),
+                                 *(((1 / math.log(base), f"The loss is {1 / math.log(base):.4f} = 1/ln({base:g}) times "
+                                    f"log(C): it uses {name}, where the cross-entropy uses the natural logarithm "
+                                    "np.log") for name, base in (("np.log10", 10.0), ("np.log2", 2.0)))
+                                   if ctx.params["loss"] != "svm" else ())):
                 if factor != 1 and abs(loss - expected * factor) < 1e-9 * max(1.0, expected * factor):
                     hint = text
                     break
