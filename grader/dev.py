@@ -127,7 +127,9 @@ def run(host: str, port: int) -> None:
     def on_sigterm(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    # SIGINT too, explicitly: a process started in the background of a non-interactive shell (a CI script, `cmd &`)
+    # inherits SIGINT ignored, and Python then leaves it ignored, so Ctrl-C or `kill -INT` would do nothing.
+    previous = {signum: signal.signal(signum, on_sigterm) for signum in (signal.SIGTERM, signal.SIGINT)}
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a `grader dev` that does not stop is waiting on.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
@@ -136,7 +138,8 @@ def run(host: str, port: int) -> None:
         pass
     finally:
         stopping.set()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         click.echo("stopping ...", err=True)
         server.server_close()
         stop_process_group(worker)

@@ -281,11 +281,15 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 class Process:
     """A service process of a test (worker, dev server), stopped and logged at the end."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None,
+                 sigint_ignored: bool = False) -> None:
+        """``sigint_ignored``: start it as a non-interactive shell starts a background job (`cmd &` in a script),
+        with SIGINT ignored, which the process inherits."""
         self.log = log
         self.log_file = open(log, "ab")
+        preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         self.popen = subprocess.Popen(command, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                      start_new_session=True, cwd=cwd)
+                                      start_new_session=True, cwd=cwd, preexec_fn=preexec)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -55,7 +55,10 @@ def test_grader_dev_with_the_student_cli(tmp_path: Path) -> None:
     env = service_env(instance_path=tmp_path / "instance", worker_concurrency=1, **FAST_RELIABILITY)
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["NO_COLOR"] = "1"
-    dev = Process([grader_script(), "dev", "--port", str(port)], env, tmp_path / "dev.log", cwd=tmp_path)
+    # Started with SIGINT ignored, as a CI script's background job starts it: Ctrl-C must stop it all the same (it
+    # did not, before grader dev installed its own SIGINT handler; seen in two fresh-clone .ci/run's).
+    dev = Process([grader_script(), "dev", "--port", str(port)], env, tmp_path / "dev.log", cwd=tmp_path,
+                  sigint_ignored=True)
     try:
         banner = wait_for(lambda: "Press Ctrl-C" in dev.output() and dev.output(), 60, "grader dev to start")
         url = f"http://127.0.0.1:{port}"
