@@ -11,8 +11,11 @@ given when the fit is exact to many digits, so a hint is never a guess.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+
+from worker.checks.compare import rel_error
 
 FIT_TOL = 1e-6
 
@@ -142,4 +145,18 @@ def loss_hint(student: float, data_loss: float, reg_term: float, reg: float, n: 
     for value, text in candidates:
         if _close(student, value, 1e-9) and not _close(student, correct, 1e-9):
             return text
+    return None
+
+
+def precision_hint(student: Any, expected: Any, tol: float, where: str = "") -> str | None:
+    """Right to about single precision only: the computation ran in float32 (or rounded somewhere). ``student`` and
+    ``expected`` are numbers, arrays or dicts of arrays (the worst entry counts); ``where`` says where to look."""
+    if isinstance(expected, dict):
+        err = max(rel_error(student[k], expected[k]) for k in expected)
+    else:
+        err = rel_error(student, expected)
+    if tol < err < 1e-4:
+        return (f"Your numbers agree with the correct ones to only about {max(1, int(-math.log10(err)))} significant "
+                f"digits, as float32 arithmetic would give (relative error {err:.3g}): compute in float64 (no "
+                f"np.float32 casts or dtypes{where}); the tolerance is {tol:g}")
     return None

@@ -26,7 +26,7 @@ from worker.checks.compare import check_close, entrywise_rel_error, fmt_pair, re
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.diagnosis import diagnose
 from worker.checks.gradients import gradient_check
-from worker.checks.hints import loss_hint, weight_gradient_hint
+from worker.checks.hints import loss_hint, precision_hint, weight_gradient_hint
 from worker.checks.regimes import Problem, make_problem, regimes
 from worker.checks.values import expect_float, expect_loss_and_grad, expect_pair
 from worker.checks.vectorized import describe_lines, grows, measure_growth, parse_trace
@@ -466,16 +466,6 @@ def _truncation_hint(loss: float, data_loss: float, p: Problem, reg: float) -> s
     return (f"Your data loss times N = {n} is a whole number ({round(total)}), while the correct one is not "
             f"({data_loss * n:.6g}): are the per-sample losses truncated to integers? An array made with "
             "np.zeros_like(y) has y's integer dtype, and int() or // truncate; use np.zeros(N) or a float accumulator.")
-
-
-def precision_hint(student: Any, expected: Any, tol: float) -> str | None:
-    """Right to about single precision only: the computation ran in float32 (or rounded somewhere)."""
-    err = rel_error(student, expected)
-    if tol < err < 1e-4:
-        return (f"Your numbers agree with the correct ones to only about {max(1, int(-math.log10(err)))} significant "
-                "digits, as float32 arithmetic would give: compute in float64 (no np.float32 casts or dtypes); the "
-                f"tolerance is {tol:g}")
-    return None
 
 
 def _localise(dW: np.ndarray, expected: np.ndarray, p: Problem) -> str | None:

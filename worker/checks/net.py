@@ -18,7 +18,7 @@ from worker.checks.compare import check_close, fmt_pair, rel_error
 from worker.checks.diagnosis import diagnose
 from worker.checks.context import CheckFailed, Context, Outcome
 from worker.checks.gradients import gradient_check
-from worker.checks.hints import loss_hint, weight_gradient_hint
+from worker.checks.hints import loss_hint, precision_hint, weight_gradient_hint
 from worker.checks.layers import probabilities_hint
 from worker.checks.values import expect_array, expect_float, expect_pair, type_name
 from worker.sandbox import StudentCodeError
@@ -177,17 +177,8 @@ def toy_scores(ctx: Context) -> Outcome:
 
 
 def _precision_hint(student: Any, expected: Any, tol: float) -> str | None:
-    """Right to about single precision only: the net computed in float32 somewhere (a hidden layer, a cast)."""
-    if isinstance(student, dict):
-        err = max(rel_error(student[k], expected[k]) for k in expected)
-    else:
-        err = rel_error(student, expected)
-    if tol < err < 1e-4:
-        return (f"Your numbers agree with the correct ones to only about {max(1, int(-math.log10(err)))} significant "
-                "digits, as float32 arithmetic would give (relative error "
-                f"{err:.3g}): compute in float64 (no np.float32 casts or dtypes anywhere in the forward or backward pass); the "
-                f"tolerance is {tol:g}")
-    return None
+    """The net computed in float32 somewhere (a hidden layer, a cast)."""
+    return precision_hint(student, expected, tol, " anywhere in the forward or backward pass")
 
 
 def _scores_hint(scores: np.ndarray, expected: np.ndarray) -> str | None:
